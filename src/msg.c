@@ -67,6 +67,8 @@ void hark_msg_free(struct hark_msg *msg)
     }
     hark_free(msg->thread_refs);
     hark_free(msg->own_ref);
+    hark_free(msg->concat_ref);
+    hark_free(msg->target_id);
     hark_free(msg);
 }
 

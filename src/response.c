@@ -61,5 +61,8 @@ void hark_http_call_clear(struct hark_http_call *call)
     }
     hark_free(call->body);
     hark_free(call->userpwd);
+    hark_free(call->bearer);
+    hark_free(call->mail_from);
+    hark_free(call->rcpt_to);
     memset(call, 0, sizeof(*call));
 }

@@ -86,6 +86,10 @@ struct hark_http_call {
     char *body;                 /* owned */
     size_t body_len;
     char *userpwd;              /* owned "user:password" for basic auth, or NULL */
+    char *bearer;               /* owned OAuth 2.0 bearer token, or NULL */
+    /* SMTP (url smtp:// or smtps://): envelope; body is the RFC 5322 message. */
+    char *mail_from;
+    char *rcpt_to;
 };
 
 /* What a reply to deliver looks like to a sender (borrowed). */
@@ -99,6 +103,9 @@ struct hark_outbound {
     const char *const *attachment_urls;
     size_t n_attachments;
     const char *reply_to;       /* provider id of the message answered, or NULL */
+    const char *subject;        /* email: subject of the conversation */
+    const char *references;     /* email: space-separated Message-IDs, oldest first */
+    const char *thread_ref;     /* comments/mentions: post, comment or tweet id answered */
     const char *template_name;  /* WhatsApp template outside the 24 h window */
     int64_t last_inbound_at;    /* epoch ms of the customer's last message */
 };
@@ -137,6 +144,7 @@ struct hark_adapter {
                                         const char *body, size_t body_len,
                                         char **provider_message_id,
                                         char *err, size_t err_len);
+    /* Status callbacks arrive through verify/parse as HARK_KIND_STATUS messages. */
 };
 
 /* One configured instance: [channel.NAME]. */

@@ -96,6 +96,18 @@ struct hark_msg {
     char **thread_refs;
     size_t n_thread_refs;
     char *own_ref;
+
+    /*
+     * A part of a concatenated SMS (Vonage concat-ref/-total/-part): when
+     * concat_total > 1 the store keeps the part and files the whole message
+     * once every part is there (or, flagged incomplete, when the TTL ends).
+     */
+    char *concat_ref;
+    int concat_total;
+    int concat_part;
+
+    /* Set by the store for KIND_STATUS/EDIT/REMOVE of an inbound message. */
+    char *target_id;    /* our id of the message to update, NULL: derive it */
 };
 
 struct hark_msg *hark_msg_new(enum hark_msg_kind kind, const char *channel,
