@@ -32,10 +32,13 @@ struct hark_conf_key {
     const char *desc;       /* one line for docs and -t output */
 };
 
+struct hark_secret;
+
 struct hark_conf_entry {
     char *key;
     char *raw;          /* the text as written */
-    char *value;        /* expanded (NULL for secrets: see hark_secret) */
+    char *value;        /* expanded; for secrets "(secret)" so it never leaks */
+    struct hark_secret *secret;  /* set when the schema says HARK_CT_SECRET */
     int line;
 };
 
@@ -46,8 +49,6 @@ struct hark_section {
     struct hark_conf_entry *entries;
     size_t n;
 };
-
-struct hark_secret;
 
 /* The expanded value of key, its schema default, or NULL. */
 const char *hark_section_get(const struct hark_section *sec, const char *key);
@@ -73,6 +74,15 @@ struct hark_secret *hark_section_secret(const struct hark_section *sec, const ch
 int hark_secret_read(const struct hark_secret *secret, char *buf, size_t cap);
 
 #define HARK_SECRET_MAX 1024
+
+/*
+ * Build a section from "key = value" lines, expanding values as the config
+ * file does and treating the keys named in `secret_keys` (NULL-terminated,
+ * may be NULL) as secrets. For tests and fuzzers; NULL on error.
+ */
+struct hark_section *hark_section_from_text(const char *name, const char *text,
+                                            const char *const *secret_keys);
+void hark_section_free(struct hark_section *sec);
 
 /* Parse helpers shared by the schema check and adapters. 0 or -1. */
 int hark_parse_duration_ms(const char *text, int64_t *out);
