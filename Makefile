@@ -38,8 +38,9 @@ LDFLAGS_ALL := $(SAN_FLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard adapters/*/*.c)
-GEN_SRC := $(BUILD)/gen/ingest_lua.c
-LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/ingest_lua.o
+LUA_SRC := $(wildcard src/*.lua)
+GEN_SRC := $(patsubst src/%.lua,$(BUILD)/gen/%_lua.c,$(LUA_SRC))
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -53,13 +54,14 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/gen/ingest_lua.o: $(GEN_SRC)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(GEN_SRC): src/ingest.lua scripts/embed.sh
+# Lua scripts are embedded: src/NAME.lua becomes the array hark_NAME_lua.
+$(BUILD)/gen/%_lua.c: src/%.lua scripts/embed.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed.sh hark_ingest_lua $< > $@
+	sh scripts/embed.sh hark_$*_lua $< > $@
 
 $(BUILD)/libhark.a: $(LIB_OBJ)
 	rm -f $@
