@@ -75,7 +75,7 @@ static int add_media(struct hark_msg *m, const struct hark_form *form, long num,
                      struct hark_response *resp)
 {
     for (long i = 0; i < num; i++) {
-        char url_key[24], type_key[32];
+        char url_key[40], type_key[48];
         const char *url, *type;
 
         snprintf(url_key, sizeof(url_key), "MediaUrl%ld", i);
