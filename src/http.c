@@ -80,7 +80,8 @@ static void handle_health(struct hark_worker *w, struct evhttp_request *req, int
         send_text(req, 405, "method not allowed\n");
         return;
     }
-    if (ready && !hark_redis_connected(w->redis)) {
+    /* Ready means every worker reaches Redis, whichever one answers. */
+    if (ready && atomic_load(&w->fleet->redis_up) < w->fleet->n_workers) {
         send_text(req, 503, "redis unreachable\n");
         return;
     }

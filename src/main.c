@@ -30,6 +30,7 @@ struct daemon {
     struct hark_settings settings;
     struct hark_worker *workers;
     int n_workers;
+    struct hark_fleet fleet;
     struct event_base *base;
     struct event *readiness;
     struct event *watchdog;
@@ -81,10 +82,8 @@ static void on_readiness(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (int i = 0; i < d->n_workers; i++) {
-        if (!atomic_load(&d->workers[i].redis_up)) {
-            return;
-        }
+    if (atomic_load(&d->fleet.redis_up) < d->n_workers) {
+        return;
     }
     if (!d->ready) {
         d->ready = 1;
@@ -115,12 +114,13 @@ static int start_workers(struct daemon *d)
     char err[256];
 
     d->n_workers = d->settings.workers;
+    d->fleet.n_workers = d->n_workers;
     d->workers = hark_calloc((size_t)d->n_workers, sizeof(*d->workers));
     if (d->workers == NULL) {
         return -1;
     }
     for (int i = 0; i < d->n_workers; i++) {
-        if (hark_worker_init(&d->workers[i], i, &d->settings, err, sizeof(err)) < 0) {
+        if (hark_worker_init(&d->workers[i], i, &d->settings, &d->fleet, err, sizeof(err)) < 0) {
             log_error("main", "msg=\"cannot start worker\" worker=%d error=\"%s\"", i, err);
             d->n_workers = i + 1;
             return -1;

@@ -30,6 +30,7 @@ static void on_redis_state(void *arg, int connected)
     struct hark_worker *w = arg;
 
     atomic_store(&w->redis_up, connected);
+    atomic_fetch_add(&w->fleet->redis_up, connected ? 1 : -1);
 }
 
 /* Exit the loop once nothing waits for Redis any more. */
@@ -96,7 +97,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 }
 
 int hark_worker_init(struct hark_worker *w, int index, const struct hark_settings *s,
-                     char *err, size_t err_len)
+                     struct hark_fleet *fleet, char *err, size_t err_len)
 {
     const struct timeval beat = {1, 0};
     struct hark_store_opts opts = {
@@ -110,6 +111,7 @@ int hark_worker_init(struct hark_worker *w, int index, const struct hark_setting
 
     memset(w, 0, sizeof(*w));
     w->index = index;
+    w->fleet = fleet;
     w->settings = s;
     w->runs_pollers = index == 0;
     w->base = event_base_new();

@@ -16,8 +16,15 @@
 #include "settings.h"
 #include "store.h"
 
+/* What workers share: how many of them currently reach Redis. */
+struct hark_fleet {
+    _Atomic int redis_up;
+    int n_workers;
+};
+
 struct hark_worker {
     int index;
+    struct hark_fleet *fleet;
     pthread_t thread;
     const struct hark_settings *settings;
     struct event_base *base;
@@ -44,7 +51,7 @@ struct hark_core {
 
 /* Create the worker's base, listeners and connection (in the main thread). */
 int hark_worker_init(struct hark_worker *w, int index, const struct hark_settings *settings,
-                     char *err, size_t err_len);
+                     struct hark_fleet *fleet, char *err, size_t err_len);
 
 /* Run the loop in a new thread. */
 int hark_worker_start(struct hark_worker *w);
