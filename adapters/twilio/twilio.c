@@ -155,8 +155,7 @@ int twilio_url_port_variant(const char *url, char *out, size_t cap)
     return 0;
 }
 
-/* 1 when the signature matches url (or its port variant) with params. */
-static int signature_matches(const char *token, size_t token_len, const char *url,
+int twilio_signature_matches(const char *token, size_t token_len, const char *url,
                              const struct hark_form *params, const char *given)
 {
     char want[TWILIO_SIG_LEN];
@@ -228,7 +227,7 @@ static enum hark_verdict twilio_verify(const struct hark_channel *ch,
     }
     if (is_post && ctype && strncasecmp(ctype, "application/json", 16) == 0) {
         ok = body_hash_matches(req, &query) &&
-             signature_matches(token, (size_t)token_len, req->signed_url, NULL, given);
+             twilio_signature_matches(token, (size_t)token_len, req->signed_url, NULL, given);
     } else if (is_post) {
         if (hark_form_parse((const char *)req->body, req->body_len, &params, &why) < 0) {
             hark_form_free(&params);
@@ -237,9 +236,9 @@ static enum hark_verdict twilio_verify(const struct hark_channel *ch,
             hark_response_fail(resp, 400, "form body: %s", why);
             return HARK_ANSWERED;
         }
-        ok = signature_matches(token, (size_t)token_len, req->signed_url, &params, given);
+        ok = twilio_signature_matches(token, (size_t)token_len, req->signed_url, &params, given);
     } else {
-        ok = signature_matches(token, (size_t)token_len, req->signed_url, NULL, given);
+        ok = twilio_signature_matches(token, (size_t)token_len, req->signed_url, NULL, given);
     }
     explicit_bzero(token, sizeof(token));
     hark_form_free(&params);

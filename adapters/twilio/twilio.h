@@ -32,6 +32,10 @@ int twilio_signature(const char *token, size_t token_len, const char *url,
  */
 int twilio_url_port_variant(const char *url, char *out, size_t cap);
 
+/* 1 when `given` signs url (or its default-port variant) with params. */
+int twilio_signature_matches(const char *token, size_t token_len, const char *url,
+                             const struct hark_form *params, const char *given);
+
 /* Webhook parse (pure): form → message or status record. */
 int twilio_parse(const struct hark_channel *ch, const struct hark_request *req,
                  struct hark_batch *out, struct hark_response *resp);
