@@ -93,6 +93,9 @@ int vonage_parse_unix(const char *s, int64_t *out);
  */
 int vonage_parse_datetime(const char *s, int64_t *out_ms);
 
+/* The operations table (vonage.c), for the registry. */
+extern const struct hark_adapter hark_adapter_vonage;
+
 /* The adapter operations implemented outside vonage.c. */
 int vonage_parse(const struct hark_channel *ch, const struct hark_request *req,
                  struct hark_batch *out, struct hark_response *resp);

@@ -25,6 +25,9 @@
 #define WEB_MAX_SHORT 255
 #define WEB_MAX_ATTACHMENTS 16
 
+/* The operations table (web.c), for the registry. */
+extern const struct hark_adapter hark_adapter_web;
+
 /* Per-instance state. */
 struct web_ctx {
     const struct hark_secret *secret;
