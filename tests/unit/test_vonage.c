@@ -118,7 +118,7 @@ static char *tv_replace(const char *s, const char *from, const char *to)
     assert_non_null(out);
     memcpy(out, s, head);
     memcpy(out + head, to, strlen(to));
-    strcpy(out + head + strlen(to), at + strlen(from));
+    memcpy(out + head + strlen(to), at + strlen(from), strlen(at + strlen(from)) + 1);
     return out;
 }
 
@@ -207,8 +207,9 @@ static char *tv_signed_text(const char *form_text, const char *secret, const cha
     assert_int_equal(hark_form_parse(form_text, strlen(form_text), &form, &why), 0);
     for (size_t i = 0; i < form.n; i++) {
         if (strcmp(form.pairs[i].name, "sig") != 0) {
-            pairs[n] = malloc(strlen(form.pairs[i].name) + strlen(form.pairs[i].value) + 2);
-            sprintf(pairs[n], "%s=%s", form.pairs[i].name, form.pairs[i].value);
+            size_t len = strlen(form.pairs[i].name) + strlen(form.pairs[i].value) + 2;
+            pairs[n] = malloc(len);
+            snprintf(pairs[n], len, "%s=%s", form.pairs[i].name, form.pairs[i].value);
             n++;
         }
     }
@@ -260,7 +261,7 @@ static char *tv_signed_json(const char *file, const char *secret, const char *me
             snprintf(val, sizeof(val), "%s", json_string_value(v));
         }
         pairs[n] = malloc(strlen(key) + strlen(val) + 2);
-        sprintf(pairs[n], "%s=%s", key, val);
+        snprintf(pairs[n], strlen(key) + strlen(val) + 2, "%s=%s", key, val);
         n++;
     }
     tv_sign(pairs, n, secret, method, sig);
