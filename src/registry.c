@@ -6,9 +6,13 @@
 #include "registry.h"
 
 extern const struct hark_adapter hark_adapter_twilio;
+extern const struct hark_adapter hark_adapter_vonage;
+extern const struct hark_adapter hark_adapter_web;
 
 static const struct hark_adapter *const adapters[] = {
     &hark_adapter_twilio,
+    &hark_adapter_vonage,
+    &hark_adapter_web,
     NULL,
 };
 
