@@ -523,15 +523,14 @@ int x_parse(const struct hark_channel *ch, const struct hark_request *req,
     if (root == NULL) {
         return hark_response_fail(resp, 400, "x: %s", p.why);
     }
-    if (!json_is_object(root) || x_id(root, "for_user_id", &for_user) < 0 ||
-        (ctx->user_id == NULL && for_user == NULL)) {
+    if (!json_is_object(root) || x_id(root, "for_user_id", &for_user) != 1) {
         json_decref(root);
         return hark_response_fail(resp, 400, "x: not an activity payload (no for_user_id)");
     }
     p.us = ctx->user_id ? ctx->user_id : for_user;
     p.users = json_object_get(root, "users");
     rc = 0;
-    if (for_user == NULL || strcmp(for_user, p.us) == 0) {
+    if (strcmp(for_user, p.us) == 0) {
         rc = x_parse_root(&p, root, out);
     }
     for (size_t i = n0; rc == 0 && i < out->n; i++) {
