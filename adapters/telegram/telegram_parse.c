@@ -318,7 +318,8 @@ static int tg_common(struct tg_parse *p, struct hark_msg *msg, const char *chat_
 /*
  * A Message (kind MESSAGE) or an edited Message (kind EDIT). A message
  * with neither text nor any media we know (service messages: members
- * joining, pinned messages, polls, dice...) is skipped. Returns 0 (with or
+ * joining, pinned messages, polls, dice...) is skipped, and so is an edit
+ * without text or caption (a live location moving). Returns 0 (with or
  * without a message pushed), or -1 with p->why set.
  */
 static int tg_message(struct tg_parse *p, const json_t *m, enum hark_msg_kind kind,
@@ -387,8 +388,9 @@ static int tg_message(struct tg_parse *p, const json_t *m, enum hark_msg_kind ki
     if (kind == HARK_KIND_MESSAGE && tg_media(p, msg, m) < 0) {
         goto fail;
     }
-    if (kind == HARK_KIND_MESSAGE && msg->text == NULL && msg->n_attachments == 0) {
-        hark_msg_free(msg);     /* a service message: nothing a customer wrote */
+    if (msg->text == NULL && msg->n_attachments == 0) {
+        /* A service message, or an edit without text (live location moves). */
+        hark_msg_free(msg);
         return 0;
     }
     if (hark_batch_push(out, msg) < 0) {

@@ -400,12 +400,20 @@ static void test_skipped(void **state)
     struct hark_batch b = {0};
     int status;
     const char *other = "{\"update_id\":5,\"inline_query\":{\"id\":\"1\"}}";
+    const char *live = "{\"update_id\":6,\"edited_message\":{\"message_id\":51,\"date\":1,"
+                       "\"edit_date\":2,\"chat\":{\"id\":5,\"type\":\"private\"},"
+                       "\"from\":{\"id\":5,\"first_name\":\"A\"},"
+                       "\"location\":{\"latitude\":1.5,\"longitude\":2.5,\"live_period\":60}}}";
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         parse_file(fx, files[i], &b);
         assert_int_equal(b.n, 0);
     }
     assert_int_equal(run_parse(fx, other, strlen(other), &b, &status), 0);
+    assert_int_equal(status, 200);
+    assert_int_equal(b.n, 0);
+    /* A live location update is an edit without text: not a text change. */
+    assert_int_equal(run_parse(fx, live, strlen(live), &b, &status), 0);
     assert_int_equal(status, 200);
     assert_int_equal(b.n, 0);
 }
