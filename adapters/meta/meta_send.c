@@ -55,6 +55,13 @@ static char *text_with_links(const struct hark_outbound *ob)
     return text;
 }
 
+/* 1 when ob is a single attachment without text: it is sent as media. */
+static int only_one_attachment(const struct hark_outbound *ob)
+{
+    return (ob->text == NULL || ob->text[0] == '\0') && ob->n_attachments == 1 &&
+           ob->attachment_urls[0] != NULL;
+}
+
 /* Fill call with a JSON POST to url (both taken over). 0, or -1 (no memory). */
 static int call_post_json(struct hark_http_call *call, char *url, json_t *body,
                           const char *token)
@@ -81,7 +88,7 @@ static json_t *dm_body(const struct hark_outbound *ob, const char *text, int mes
 {
     json_t *message;
 
-    if (text[0] == '\0' && ob->n_attachments > 0 && ob->attachment_urls[0] != NULL) {
+    if (only_one_attachment(ob)) {
         message = json_pack("{s:{s:s, s:{s:s, s:b}}}", "attachment", "type", "file",
                             "payload", "url", ob->attachment_urls[0], "is_reusable", 0);
     } else {
@@ -131,7 +138,7 @@ static json_t *wa_body(const struct hark_outbound *ob, const char *text, int64_t
                          "whatsapp", "recipient_type", "individual", "to", to + 1, "type",
                          "template", "template", "name", name, "language", "code", lang);
     }
-    if (text[0] == '\0' && ob->n_attachments > 0 && ob->attachment_urls[0] != NULL) {
+    if (only_one_attachment(ob)) {
         body = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "messaging_product", "whatsapp",
                          "recipient_type", "individual", "to", to + 1, "type", "document",
                          "document", "link", ob->attachment_urls[0]);
