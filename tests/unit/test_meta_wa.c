@@ -402,6 +402,7 @@ static void test_hostile_bodies(void **state)
     trunc = harness_read("tests/data/meta", "whatsapp-statuses.json", &len);
     assert_int_equal(parse_body(c, trunc, len, &b), 413);
     free(trunc);
+    hark_batch_clear(&b);
     chan_free(c);
 }
 
