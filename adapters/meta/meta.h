@@ -67,6 +67,12 @@ int meta_extra_str(struct hark_msg *msg, const char *key, const char *value);
 /* Epoch ms from a provider timestamp in seconds or milliseconds. */
 int64_t meta_epoch_ms(json_int_t t);
 
+/* Page feed and Instagram changes of the entry whose id is given. 0 or -1. */
+int meta_page_change(struct meta_parse *p, const char *page_id, json_int_t entry_time,
+                     const json_t *change);
+int meta_ig_change(struct meta_parse *p, const char *ig_id, json_int_t entry_time,
+                   const json_t *change);
+
 /* WhatsApp Cloud: one entry[].changes[] element. 0, or -1 (failure recorded). */
 int meta_wa_change(struct meta_parse *p, const json_t *change);
 

@@ -517,8 +517,10 @@ static void test_feed(void **state)
 
     parse_data(c, "feed-comment-reply.json", &b, 1);
     m = b.msgs[0];
-    assert_int_equal(m->n_thread_refs, 1);
-    assert_string_equal(m->thread_refs[0], "200_299");
+    /* A reply stays in its author's conversation: the parent is a ref, not a thread ref. */
+    assert_int_equal(m->n_thread_refs, 0);
+    assert_string_equal(thread_s(m, "parent_id"), "200_299");
+    assert_string_equal(m->thread_key, "post:" PAGE "_200|5566778899");
     assert_string_equal(m->attachments[0].content_type, "photo");
     hark_batch_clear(&b);
 
@@ -595,7 +597,9 @@ static void test_instagram(void **state)
     assert_string_equal(m->thread_key, "post:17912345678901234|" IGSID);
     assert_string_equal(m->idents[0].kind, "instagram:" IG);
     assert_string_equal(m->text, "Love it! Price?");
-    assert_string_equal(m->thread_refs[0], "17865799348089000");
+    assert_int_equal(m->n_thread_refs, 0);
+    assert_string_equal(thread_s(m, "parent_id"), "17865799348089000");
+    assert_string_equal(m->own_ref, "17865799348089039");
     hark_batch_clear(&b);
 
     parse_data(c, "instagram-mention.json", &b, 1);
