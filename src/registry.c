@@ -8,11 +8,17 @@
 extern const struct hark_adapter hark_adapter_twilio;
 extern const struct hark_adapter hark_adapter_vonage;
 extern const struct hark_adapter hark_adapter_web;
+extern const struct hark_adapter hark_adapter_meta;
+extern const struct hark_adapter hark_adapter_telegram;
+extern const struct hark_adapter hark_adapter_x;
 
 static const struct hark_adapter *const adapters[] = {
     &hark_adapter_twilio,
     &hark_adapter_vonage,
     &hark_adapter_web,
+    &hark_adapter_meta,
+    &hark_adapter_telegram,
+    &hark_adapter_x,
     NULL,
 };
 

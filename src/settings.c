@@ -360,11 +360,11 @@ const struct hark_channel *hark_settings_route(const struct hark_settings *s, co
     return NULL;
 }
 
-static void print_table(const char *section, const struct hark_conf_key *keys)
+static void print_table(const char *heading, const struct hark_conf_key *keys)
 {
     static const char *const types[] = {"string", "secret", "integer", "boolean", "duration", "size"};
 
-    printf("[%s]\n", section);
+    printf("%s\n", heading);
     for (; keys && keys->name; keys++) {
         printf("  %-18s %-8s %-10s %s%s\n", keys->name, types[keys->type],
                keys->def ? keys->def : "-", keys->required ? "(required) " : "", keys->desc);
@@ -376,12 +376,12 @@ void hark_settings_print_keys(void)
     const struct hark_adapter *const *all = hark_registry_all();
     char title[64];
 
-    print_table("server", server_keys);
-    print_table("redis", redis_keys);
-    print_table("log", log_keys);
-    print_table("channel.NAME", channel_keys);
+    print_table("[server]", server_keys);
+    print_table("[redis]", redis_keys);
+    print_table("[log]", log_keys);
+    print_table("[channel.NAME]", channel_keys);
     for (size_t i = 0; all[i]; i++) {
-        snprintf(title, sizeof(title), "channel.NAME] type = %s [", all[i]->name);
+        snprintf(title, sizeof(title), "[channel.NAME] with type = %s", all[i]->name);
         print_table(title, all[i]->keys);
     }
 }
