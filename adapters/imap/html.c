@@ -345,7 +345,7 @@ char *hark_html_to_text(const char *html, size_t len)
     pthread_once(&html_once, html_init_once);
     doc = htmlReadMemory(html, (int)len, NULL, "UTF-8",
                          HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                         HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC | HTML_PARSE_NOIMPLIED);
+                         HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC);
     if (doc == NULL) {
         return hark_strdup("");
     }

@@ -366,7 +366,8 @@ static int vacation_subject(const char *s)
 static const char *auto_reason(GMimeMessage *m)
 {
     GMimeObject *o = GMIME_OBJECT(m);
-    GMimeContentType *ct = g_mime_object_get_content_type(o);
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    GMimeContentType *ct = top ? g_mime_object_get_content_type(top) : NULL;
     const char *as = g_mime_object_get_header(o, "Auto-Submitted");
     const char *prec = g_mime_object_get_header(o, "Precedence");
     const char *rp = g_mime_object_get_header(o, "Return-Path");

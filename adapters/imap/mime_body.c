@@ -135,19 +135,46 @@ static int has_8bit(const char *data, size_t len)
     return 0;
 }
 
-/* data converted from charset by iconv, or NULL when any byte is invalid. */
-static char *try_convert(const char *data, size_t len, const char *charset)
+/*
+ * 1 when data is mostly UTF-8: more valid multi-byte sequences than
+ * invalid bytes (Latin text almost never forms valid sequences).
+ */
+static int mostly_utf8(const char *data, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)data;
+    size_t i = 0, good = 0, bad = 0, k;
+
+    while (i < len) {
+        if (u[i] < 0x80) {
+            i++;
+        } else if ((k = utf8_seq(u + i, len - i)) > 0) {
+            good++;
+            i += k;
+        } else {
+            bad++;
+            i++;
+        }
+    }
+    return good > bad;
+}
+
+/*
+ * data converted from charset by iconv into *out_len bytes, or NULL when
+ * any byte is invalid.
+ */
+static char *try_convert(const char *data, size_t len, const char *charset, size_t *out_len)
 {
     GError *err = NULL;
-    gsize out_len = 0;
+    gsize out_len_g = 0;
     const char *name = g_mime_charset_iconv_name(charset);
-    char *out = g_convert(data, (gssize)len, "UTF-8", name ? name : charset, NULL, &out_len, &err);
+    char *out = g_convert(data, (gssize)len, "UTF-8", name ? name : charset, NULL, &out_len_g, &err);
 
     if (err != NULL) {
         g_error_free(err);
         g_free(out);
         return NULL;
     }
+    *out_len = out_len_g;
     return out;
 }
 
@@ -155,6 +182,7 @@ char *mime_to_utf8(const char *data, size_t len, const char *charset)
 {
     struct buf b = {0};
     char *conv = NULL;
+    size_t conv_len = 0;
     int latin = 0;
 
     if (charset != NULL) {
@@ -171,20 +199,20 @@ char *mime_to_utf8(const char *data, size_t len, const char *charset)
         add_clean(&b, data, len, 0);
     } else {
         if (charset != NULL && !latin && strncasecmp(charset, "utf-8", 5) != 0) {
-            conv = try_convert(data, len, charset);
+            conv = try_convert(data, len, charset, &conv_len);
         }
-        if (conv == NULL && charset != NULL && !latin && hark_utf8_valid(data, len)) {
+        if (conv == NULL && !latin && mostly_utf8(data, len)) {
             add_clean(&b, data, len, 0);
         } else {
             if (conv == NULL && (charset == NULL || strcasecmp(charset, "iso-8859-15") != 0)) {
-                conv = try_convert(data, len, "windows-1252");
+                conv = try_convert(data, len, "windows-1252", &conv_len);
             }
             if (conv == NULL) {
                 conv = try_convert(data, len, charset && !strcasecmp(charset, "iso-8859-15")
-                                                  ? "iso-8859-15" : "iso-8859-1");
+                                                  ? "iso-8859-15" : "iso-8859-1", &conv_len);
             }
             if (conv != NULL) {
-                add_clean(&b, conv, strlen(conv), 0);
+                add_clean(&b, conv, conv_len, 0);
             } else {
                 add_clean(&b, data, len, 0);
             }
