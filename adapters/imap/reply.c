@@ -104,6 +104,12 @@ static const char *const attr_mid[] = {
     " schrieb ", " schreef ", " skrev ", " escribió ", " escreveu ", " wrote ", NULL,
 };
 
+/* Author first, date after ("Hans <h@x.de> schrieb am 04.03.2024:"). */
+static const char *const attr_author_first[] = {
+    " schrieb am ", " schreef op ", " skrev den ", " wrote on ", " a écrit le ",
+    " escribió el ", " escreveu em ", " ha scritto il ", NULL,
+};
+
 /* Openers of the date-first attributions that carry a verb in the middle. */
 static const char *const attr_open[] = {
     "am ", "op ", "den ", "el ", "em ", "on ", "le ", "il ", "w dniu ", NULL,
@@ -133,7 +139,8 @@ static int is_attribution(const char *s, size_t n)
             return 1;
         }
     }
-    if (any_prefix(s, n, attr_open) && any_infix(s, n, attr_mid)) {
+    if ((any_prefix(s, n, attr_open) && any_infix(s, n, attr_mid)) ||
+        any_infix(s, n, attr_author_first)) {
         return 1;
     }
     /* "2024-03-04 10:12 GMT+01:00 John <john@example.com>:" (older Gmail). */
@@ -143,12 +150,15 @@ static int is_attribution(const char *s, size_t n)
 /*
  * How many lines (1 to 3) starting at i form an attribution, 0 if none.
  * Clients wrap long attributions, so up to three unquoted lines are
- * joined with spaces before testing.
+ * joined with spaces before testing; a wrapped one must start with an
+ * opener ("On", "El", "Am", ...) so that a line of prose above a real
+ * attribution is not swallowed with it.
  */
 static size_t attribution_span(const struct line *l, size_t i, size_t n)
 {
     char joined[ATTR_MAX + 8];
     size_t len = 0, k;
+    int opener = 0;
 
     for (k = 0; k < 3 && i + k < n; k++) {
         const struct line *x = &l[i + k];
@@ -160,7 +170,12 @@ static size_t attribution_span(const struct line *l, size_t i, size_t n)
         }
         memcpy(joined + len, x->s, x->n);
         len += x->n;
-        if (is_attribution(joined, len)) {
+        if (k == 0) {
+            size_t fn = x->n;
+            const char *f = skip_lead(x->s, &fn, 0);
+            opener = any_prefix(f, fn, attr_open);
+        }
+        if ((k == 0 || opener) && is_attribution(joined, len)) {
             return k + 1;
         }
         if (joined[len - 1] == ':' || joined[len - 1] == '.') {
