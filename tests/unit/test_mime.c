@@ -4,6 +4,7 @@
  * matter), hostile messages, attachment saving and allocation failures.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -332,6 +333,45 @@ static void test_alloc_failures(void **state)
     free(raw);
 }
 
+/* One thread's share of the concurrency test: parse a message many times. */
+static void *parse_loop(void *arg)
+{
+    const char *raw = arg;
+    size_t i;
+
+    for (i = 0; i < 50; i++) {
+        struct hark_mime_result res;
+        char why[256];
+        if (hark_mime_parse(raw, strlen(raw), &opts, &res, why, sizeof(why)) != 0 ||
+            strcmp(res.msg->reply_text ? res.msg->reply_text : res.msg->text,
+                   "Thanks, received!") != 0) {
+            return (void *)1;
+        }
+        hark_mime_result_clear(&res);
+    }
+    return NULL;
+}
+
+/* Parsers in several threads at once agree (no shared GMime or libxml2 state). */
+static void test_threads(void **state)
+{
+    size_t len;
+    char *raw = harness_read(EMAIL_DIR, "23-reply-html-gmail.eml", &len);
+    pthread_t t[4];
+    void *ret;
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, parse_loop, raw), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_null(ret);
+    }
+    free(raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_damaged_but_readable),
         cmocka_unit_test(test_save_attachments),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_threads),
     };
     hark_alloc_init_json();
     return cmocka_run_group_tests_name("mime", tests, NULL, NULL);
