@@ -143,8 +143,27 @@ static int is_attribution(const char *s, size_t n)
         any_infix(s, n, attr_author_first)) {
         return 1;
     }
-    /* "2024-03-04 10:12 GMT+01:00 John <john@example.com>:" (older Gmail). */
-    return n > 12 && s[0] >= '0' && s[0] <= '9' && s[4] == '-' && has_suffix(s, n, ">:");
+    return 0;
+}
+
+/*
+ * An attribution without a verb: "2024-03-04 10:12 GMT+01:00 John
+ * <john@example.com>:" (older Gmail) or "пн, 4 мар. 2024 г. в 10:12,
+ * Name <addr>:" (Gmail in languages it has no verb for). It ends with
+ * "address>:" and is only taken as one when quoted lines follow.
+ */
+static int is_verbless_attribution(const struct line *x)
+{
+    size_t n = x->n;
+    const char *s = skip_lead(x->s, &n, 0);
+
+    size_t i, digits = 0;
+
+    for (i = 0; i < n; i++) {
+        digits += s[i] >= '0' && s[i] <= '9';
+    }
+    return n > 12 && n < 300 && has_suffix(s, n, ">:") && memchr(s, '@', n) != NULL &&
+           s[0] != '>' && digits > 0;
 }
 
 /*
@@ -461,10 +480,15 @@ static size_t find_cut(struct line *l, size_t n)
         if (is_hard_marker(l, i, n)) {
             return i;
         }
-        if ((k = attribution_span(l, i, n)) > 0) {
+        if ((k = attribution_span(l, i, n)) > 0 || is_verbless_attribution(&l[i])) {
+            int verbless = k == 0;
+            k = verbless ? 1 : k;
             for (j = i + k; j < n && l[j].blank; j++) {
             }
             if (j < n && !l[j].quoted) {
+                if (verbless) {
+                    continue;   /* prose that happens to end in "<addr>:" */
+                }
                 return i;   /* history follows unquoted: everything after is old */
             }
             for (j = i; j < i + k; j++) {
