@@ -441,7 +441,9 @@ static int send_batch(struct hark_store *st, int p)
     if (r == NULL) {
         part->tail = NULL;
     }
-    last->next = NULL;
+    if (last != NULL) {         /* n >= 1: callers only flush a non-empty queue */
+        last->next = NULL;
+    }
     part->queued -= n;
     if (st->redis == NULL ||
         hark_redis_script(st->redis, &st->script, on_ingest_reply, c, (int)argc, c->argv,

@@ -47,6 +47,9 @@ def nginx_reference(tmp):
     port = free_port()
     root = os.path.join(tmp, "nginx")
     os.makedirs(os.path.join(root, "logs"), exist_ok=True)
+    # nginx started as root serves files as an unprivileged user: let it read them.
+    os.chmod(tmp, 0o755)
+    os.chmod(root, 0o755)
     with open(os.path.join(root, "index.html"), "w") as f:
         f.write("ok\n")
     conf = os.path.join(root, "nginx.conf")
