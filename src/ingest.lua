@@ -201,7 +201,8 @@ local function ingest_status(r)
   json = string.sub(json, 1, head - 1) .. ',"status":"' .. upd.status .. '","error":' .. err ..
          string.sub(json, tail)
   redis.call('SET', mkey, json)
-  local conv = string.match(json, ',"conversation_id":"([0-9a-f]+)"', tail) or ''
+  -- Search from head: the new status may be shorter than the old one.
+  local conv = string.match(json, ',"conversation_id":"([0-9a-f]+)"', head) or ''
   local data = cjson.encode({ message_id = id, conversation_id = conv, status = upd.status,
     error = upd.error, provider_message_id = upd.pmid, channel = upd.channel,
     account = upd.account, at = upd.at })
@@ -210,11 +211,11 @@ local function ingest_status(r)
 end
 
 local function ingest_change(r, etype)
+  local mkey, json, id = find_target(r)
+  if not mkey then return 'unknown' end
   if r.thread ~= '' and redis.call('SET', base .. 'evt:' .. r.thread, '1', 'NX', 'EX', 604800) == false then
     return 'dup'
   end
-  local mkey, json, id = find_target(r)
-  if not mkey then return 'unknown' end
   local msg = cjson.decode(json)
   local upd = cjson.decode(r.json)
   if type(msg.extra) ~= 'table' then msg.extra = {} end
