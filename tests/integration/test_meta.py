@@ -463,3 +463,17 @@ def test_payload_from_shared_vectors_is_accepted(harkd, redis_server):
     assert len(evs) == 1 and evs[0][2]["channel"] == "whatsapp"
     assert json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"] == \
         evs[0][2]["provider_message_id"]
+
+
+def test_status_event_names_the_conversation_when_the_status_word_shrinks(harkd, redis_server):
+    # delivered (9 letters) -> read (4): the event must still carry the conversation id.
+    r = redis_server.client()
+    out_id = inject_outbound(r, "whatsapp", "meta", "meta-main", "wamid.SHRINK", "+16505551234",
+                             "1" * 32, "2" * 32, status="delivered", our_id=PHONE_ID)
+    body = wa_envelope(None, statuses=[{"id": "wamid.SHRINK", "status": "read",
+                                        "timestamp": "1750030075", "recipient_id": "16505551234"}])
+    assert post(harkd, body)[0] == 200
+    assert stored(r, out_id)["status"] == "read"
+    [(t, f, d)] = event_data(r)
+    assert t == "message.status" and f["message_id"] == out_id
+    assert f["conversation_id"] == d["conversation_id"] == "1" * 32
