@@ -21,14 +21,19 @@
 --   pmid      provider message id
 --   ts        message time, epoch ms
 --   subject   email subject ("" none)
--- Returns one word per record: new, dup, ok, unknown.
+--   concat    p: "part/total/ttl_ms" of a concatenated SMS part ("" otherwise)
+-- Returns one word per record: new, dup, ok, unknown, part.
+--
+-- ARGV[4] = "sweep" instead runs the periodic sweep (worker 0): ARGV[5] is
+-- the cutoff before which an unanswered conversation is reported, ARGV[6]
+-- the most items handled per call. Concatenated SMS whose deadline passed
+-- are filed with the parts that arrived, flagged incomplete.
 --
 -- The C side validated every field before the call, so no write below can
 -- fail halfway: a Redis script that errors would leave earlier writes.
 
 local events, base, maxlen, now = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local n = tonumber(ARGV[4])
-local F = 18
+local F = 19
 local results = {}
 
 local function split(s, sep)
@@ -133,10 +138,13 @@ local function ingest_message(r)
   redis.call('HSET', ckey, 'last_message_at', r.ts)
   if r.direction == 'inbound' then
     redis.call('HSET', ckey, 'last_inbound_at', r.ts, 'last_inbound_pmid', r.pmid)
-    redis.call('HSETNX', ckey, 'unanswered_since', r.ts)
+    if redis.call('HSETNX', ckey, 'unanswered_since', r.ts) == 1 then
+      redis.call('ZADD', base .. 'unanswered', r.ts, conv)
+    end
   else
     redis.call('HSET', ckey, 'last_outbound_at', r.ts)
     redis.call('HDEL', ckey, 'unanswered_since')
+    redis.call('ZREM', base .. 'unanswered', conv)
   end
   -- One event per message (CRMs count on it): a new conversation is told by
   -- the entry's extra field conversation=opened; a reopening also gets its
@@ -224,6 +232,112 @@ local function ingest_change(r, etype)
   return 'ok'
 end
 
+-- Replace the JSON string value of a top-level key that appears before any
+-- nested object holding the same key (text, reply_text: after from and to,
+-- whose keys are fixed). Raw quotes never occur inside JSON strings, so the
+-- first match is the top-level one.
+local function splice_string(json, key, encoded)
+  local pat = ',"' .. key .. '":"'
+  local i = string.find(json, pat, 1, true)
+  if not i then return json end
+  local j = i + #pat
+  while true do
+    local c = string.sub(json, j, j)
+    if c == '\\' then j = j + 2
+    elseif c == '"' or c == '' then break
+    else j = j + 1 end
+  end
+  return string.sub(json, 1, i + #pat - 2) .. encoded .. string.sub(json, j + 1)
+end
+
+-- Position of the top-level ,"status": (the last one: nested objects come
+-- before it) in a message JSON.
+local function status_of_head(json)
+  local at, last = 1, nil
+  while true do
+    local i = string.find(json, ',"status":"', at, true)
+    if not i then return nil, last end
+    last, at = i, i + 1
+  end
+end
+
+-- File a concatenated SMS from the parts that arrived, in order.
+local function assemble(pkey, r, incomplete)
+  local total = tonumber(redis.call('HGET', pkey, 'total'))
+  local texts, missing, template = {}, {}, nil
+  for i = 1, total do
+    local part = redis.call('HGET', pkey, 'p' .. i)
+    if part then
+      template = template or part
+      texts[#texts + 1] = cjson.decode(part).text or ''
+    else
+      missing[#missing + 1] = i
+    end
+  end
+  local text = cjson.encode(table.concat(texts))
+  local json = splice_string(splice_string(template, 'text', text), 'reply_text', text)
+  local info = '"concat":{"parts":' .. total
+  if incomplete then
+    info = info .. ',"incomplete":true,"missing":[' .. table.concat(missing, ',') .. ']'
+  end
+  local at = select(2, status_of_head(json))
+  json = string.sub(json, 1, at - 1) .. ',' .. info .. '}' .. string.sub(json, at)
+  r.json = json
+  redis.call('DEL', pkey)
+  redis.call('ZREM', base .. 'concat:pending', r.id)
+  return ingest_message(r)
+end
+
+-- A part of a concatenated SMS: kept until every part is there (or the
+-- deadline passes, see the sweep), so a restart loses nothing.
+local function ingest_part(r)
+  if redis.call('EXISTS', base .. 'msg:' .. r.id) == 1 then return 'dup' end
+  local part, total, ttl = string.match(r.concat, '^(%d+)/(%d+)/(%d+)$')
+  local pkey = base .. 'concat:' .. r.id
+  if redis.call('HSETNX', pkey, 'p' .. part, r.json) == 0 then return 'dup' end
+  if redis.call('HSETNX', pkey, 'total', total) == 1 then
+    redis.call('HSET', pkey, 'args', cjson.encode(r))
+    redis.call('ZADD', base .. 'concat:pending', now + tonumber(ttl), r.id)
+  end
+  -- The parts outlive the deadline so that the sweep always finds them.
+  redis.call('PEXPIRE', pkey, 2 * tonumber(ttl) + 60000)
+  if redis.call('HLEN', pkey) - 2 >= tonumber(total) then
+    return assemble(pkey, r, false)
+  end
+  return 'part'
+end
+
+local function sweep(cutoff, limit)
+  local filed, reported = 0, 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', base .. 'concat:pending', '-inf', now,
+                                 'LIMIT', 0, limit)) do
+    local pkey = base .. 'concat:' .. id
+    local args = redis.call('HGET', pkey, 'args')
+    if args then
+      assemble(pkey, cjson.decode(args), true)
+      filed = filed + 1
+    else
+      redis.call('ZREM', base .. 'concat:pending', id)
+    end
+  end
+  for _, conv in ipairs(redis.call('ZRANGEBYSCORE', base .. 'unanswered', '-inf', cutoff,
+                                   'LIMIT', 0, limit)) do
+    local ckey = base .. 'conv:' .. conv
+    redis.call('ZREM', base .. 'unanswered', conv)
+    if redis.call('HEXISTS', ckey, 'unanswered_since') == 1 then
+      emit('conversation.unanswered', conv, redis.call('LINDEX', ckey .. ':messages', -1) or '',
+           conv_json(ckey))
+      reported = reported + 1
+    end
+  end
+  return { filed, reported }
+end
+
+if ARGV[4] == 'sweep' then
+  return sweep(ARGV[5], tonumber(ARGV[6]))
+end
+
+local n = tonumber(ARGV[4])
 for i = 0, n - 1 do
   local o = 4 + i * F
   local r = { op = ARGV[o + 1], id = ARGV[o + 2], json = ARGV[o + 3], conv = ARGV[o + 4],
@@ -231,9 +345,11 @@ for i = 0, n - 1 do
     direction = ARGV[o + 8], idents = ARGV[o + 9], contact = ARGV[o + 10],
     name = ARGV[o + 11], refs = ARGV[o + 12], ownref = ARGV[o + 13],
     customer = ARGV[o + 14], ours = ARGV[o + 15], pmid = ARGV[o + 16], ts = ARGV[o + 17],
-    subject = ARGV[o + 18] }
+    subject = ARGV[o + 18], concat = ARGV[o + 19] }
   if r.op == 'm' then
     results[#results + 1] = ingest_message(r)
+  elseif r.op == 'p' then
+    results[#results + 1] = ingest_part(r)
   elseif r.op == 's' then
     results[#results + 1] = ingest_status(r)
   elseif r.op == 'e' then

@@ -22,6 +22,8 @@ static const struct hark_conf_key server_keys[] = {
     {"request_timeout", HARK_CT_DURATION, "30s", 0, 1000, 3600000, "idle/read timeout of a client"},
     {"drain_timeout", HARK_CT_DURATION, "10s", 0, 0, 600000,
      "how long SIGTERM waits for in-flight requests"},
+    {"unanswered_after", HARK_CT_DURATION, "1h", 0, 0, 0,
+     "emit conversation.unanswered when a customer waits this long (0: never)"},
     {0},
 };
 
@@ -35,6 +37,8 @@ static const struct hark_conf_key redis_keys[] = {
      "approximate MAXLEN of each events stream"},
     {"batch", HARK_CT_INT, "64", 0, 1, 512, "most messages per ingest script call"},
     {"pipeline", HARK_CT_INT, "4", 0, 1, 64, "ingest calls in flight per partition and worker"},
+    {"concat_ttl", HARK_CT_DURATION, "10m", 0, 1000, 86400000,
+     "how long parts of a concatenated SMS wait before it is filed incomplete"},
     {0},
 };
 
@@ -181,6 +185,7 @@ static void server_settings(struct hark_settings *s, const struct hark_section *
     s->max_headers = typed_or_default(sec, server_keys, "max_headers");
     s->request_timeout_ms = typed_or_default(sec, server_keys, "request_timeout");
     s->drain_timeout_ms = typed_or_default(sec, server_keys, "drain_timeout");
+    s->unanswered_after_ms = typed_or_default(sec, server_keys, "unanswered_after");
 }
 
 static void redis_settings(struct hark_settings *s, const struct hark_section *sec,
@@ -198,6 +203,7 @@ static void redis_settings(struct hark_settings *s, const struct hark_section *s
     s->events_maxlen = typed_or_default(sec, redis_keys, "events_maxlen");
     s->batch = (int)typed_or_default(sec, redis_keys, "batch");
     s->pipeline = (int)typed_or_default(sec, redis_keys, "pipeline");
+    s->concat_ttl_ms = typed_or_default(sec, redis_keys, "concat_ttl");
     if (strpbrk(s->prefix, "{} \t") != NULL || s->prefix[0] == '\0') {
         hark_conf_error(errs, "%s: [redis] prefix = \"%s\": no braces or spaces allowed",
                         sec ? sec->file : "(defaults)", s->prefix);

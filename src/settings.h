@@ -23,6 +23,7 @@ struct hark_settings {
     int64_t max_headers;
     int64_t request_timeout_ms;
     int64_t drain_timeout_ms;
+    int64_t unanswered_after_ms;
 
     struct hark_redis_opts redis;
     const char *prefix;
@@ -30,6 +31,7 @@ struct hark_settings {
     int64_t events_maxlen;
     int batch;
     int pipeline;
+    int64_t concat_ttl_ms;
 
     int log_level;
     const char *log_file;

@@ -12,7 +12,7 @@
 #include "hark/text.h"
 #include "store.h"
 
-#define RECORD_FIELDS 18
+#define RECORD_FIELDS 19
 #define CALL_HEADER 6           /* numkeys, events key, base, maxlen, now, n */
 
 extern const char hark_ingest_lua[];
@@ -37,6 +37,7 @@ struct record {
     char contact[HARK_MSG_ID_LEN + 1];
     char ownref[HARK_MSG_ID_LEN + 1];
     char ts[24];
+    char concat[48];
     char *json;
     char *idents;
     char *refs;
@@ -71,7 +72,7 @@ struct call {
     const char **argv;
     size_t *lens;
     char now[24];
-    char count[16];
+    char count[24];
 };
 
 int hark_store_partition(const char *kind, const char *value, int partitions)
@@ -228,7 +229,8 @@ static char *update_json(const struct hark_msg *m)
  * Turn a message into a record: id, JSON, derived ids. Returns NULL with
  * *why set when the message is invalid or memory ran out.
  */
-static struct record *record_new(struct hark_msg *m, int64_t now, const char **why)
+static struct record *record_new(struct hark_msg *m, int64_t now, int64_t concat_ttl_ms,
+                                 const char **why)
 {
     struct record *r;
     const char *kind_ops[] = {"m", "s", "e", "r"};
@@ -249,6 +251,21 @@ static struct record *record_new(struct hark_msg *m, int64_t now, const char **w
     }
     r->op = kind_ops[m->kind];
     hark_msg_id(m, r->id);
+    if (m->kind == HARK_KIND_MESSAGE && m->concat_total > 1) {
+        /* A part: filed under the whole message's id once every part is in. */
+        char *whole = hark_asprintf("concat:%s", m->concat_ref);
+        if (whole == NULL || hark_strset(&m->provider_message_id, whole) < 0) {
+            hark_free(whole);
+            hark_free(r);
+            *why = "out of memory";
+            return NULL;
+        }
+        hark_free(whole);
+        hark_msg_id(m, r->id);
+        r->op = "p";
+        snprintf(r->concat, sizeof(r->concat), "%d/%d/%lld", m->concat_part, m->concat_total,
+                 (long long)concat_ttl_ms);
+    }
     snprintf(r->ts, sizeof(r->ts), "%lld", (long long)(m->sent_at ? m->sent_at : m->received_at));
     if (m->kind == HARK_KIND_MESSAGE) {
         json_t *j = hark_msg_to_json(m, r->id);
@@ -417,13 +434,16 @@ static int send_batch(struct hark_store *st, int p)
         set_arg(c, i++, m->provider_message_id);
         set_arg(c, i++, r->ts);
         set_arg(c, i++, m->subject);
+        set_arg(c, i++, r->concat);
     }
     /* Detach the records from the queue; the call owns them now. */
     part->head = r;
     if (r == NULL) {
         part->tail = NULL;
     }
-    last->next = NULL;
+    if (last != NULL) {         /* n >= 1: callers only flush a non-empty queue */
+        last->next = NULL;
+    }
     part->queued -= n;
     if (st->redis == NULL ||
         hark_redis_script(st->redis, &st->script, on_ingest_reply, c, (int)argc, c->argv,
@@ -465,7 +485,7 @@ void hark_store_submit(struct hark_store *st, struct hark_batch *batch,
     w->arg = arg;
     /* Validate and prepare every record first: all or nothing. */
     for (i = 0; i < batch->n; i++) {
-        struct record *r = record_new(batch->msgs[i], now, &why);
+        struct record *r = record_new(batch->msgs[i], now, st->opts.concat_ttl_ms, &why);
         if (r == NULL) {
             break;
         }
@@ -524,6 +544,64 @@ void hark_store_submit(struct hark_store *st, struct hark_batch *batch,
     for (int p = 0; p < st->opts.partitions; p++) {
         if (st->parts[p].queued > 0 && st->redis != NULL) {
             flush_partition(st, p);
+        }
+    }
+}
+
+/* The sweep's answer: {filed, reported}. Only logged. */
+static void on_sweep_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct call *c = privdata;
+    redisReply *rep = reply;
+
+    (void)ac;
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        (rep->element[0]->integer > 0 || rep->element[1]->integer > 0)) {
+        log_info("store", "partition=%d msg=\"sweep\" incomplete_sms_filed=%lld unanswered_reported=%lld",
+                 c->partition, rep->element[0]->integer, rep->element[1]->integer);
+    } else if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+        log_error("store", "msg=\"sweep failed\" error=\"%s\"", rep->str);
+    }
+    call_free(c);
+}
+
+void hark_store_sweep(struct hark_store *st, int64_t unanswered_after_ms)
+{
+    int64_t now = hark_now_ms();
+
+    if (st->redis == NULL || !hark_redis_connected(st->redis)) {
+        return;
+    }
+    for (int p = 0; p < st->opts.partitions; p++) {
+        struct call *c = hark_calloc(1, sizeof(*c));
+        char cutoff[24];
+        size_t i = 0;
+
+        if (c == NULL || (c->argv = hark_calloc(8, sizeof(*c->argv))) == NULL ||
+            (c->lens = hark_calloc(8, sizeof(*c->lens))) == NULL) {
+            if (c) {
+                call_free(c);
+            }
+            return;
+        }
+        c->st = st;
+        c->partition = p;
+        snprintf(c->now, sizeof(c->now), "%lld", (long long)now);
+        /* A disabled report (0) uses a cutoff no conversation can reach. */
+        snprintf(cutoff, sizeof(cutoff), "%lld",
+                 unanswered_after_ms > 0 ? (long long)(now - unanswered_after_ms) : -1LL);
+        snprintf(c->count, sizeof(c->count), "%s", cutoff);
+        set_arg(c, i++, "1");
+        set_arg(c, i++, st->parts[p].events);
+        set_arg(c, i++, st->parts[p].base);
+        set_arg(c, i++, st->maxlen);
+        set_arg(c, i++, c->now);
+        set_arg(c, i++, "sweep");
+        set_arg(c, i++, c->count);
+        set_arg(c, i++, "100");
+        if (hark_redis_script(st->redis, &st->script, on_sweep_reply, c, (int)i, c->argv,
+                              c->lens) < 0) {
+            call_free(c);
         }
     }
 }

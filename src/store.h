@@ -28,6 +28,7 @@ struct hark_store_opts {
     int64_t events_maxlen;      /* MAXLEN ~ of each events stream */
     size_t max_batch;           /* records per script call (0: 64) */
     int max_inflight;           /* pipelined calls per partition (0: 4) */
+    int64_t concat_ttl_ms;      /* how long parts of a concatenated SMS wait */
 };
 
 struct hark_store;
@@ -52,6 +53,13 @@ void hark_store_free(struct hark_store *st);
  */
 void hark_store_submit(struct hark_store *st, struct hark_batch *batch,
                        hark_done_fn done, void *arg);
+
+/*
+ * Periodic work of worker 0: file concatenated SMS whose deadline passed
+ * (flagged incomplete) and report conversations unanswered for longer than
+ * unanswered_after_ms (0: never) with conversation.unanswered.
+ */
+void hark_store_sweep(struct hark_store *st, int64_t unanswered_after_ms);
 
 /* Records submitted and not answered yet. */
 size_t hark_store_inflight(const struct hark_store *st);

@@ -16,6 +16,9 @@
 #include "outbox_hook.h"
 #include "worker.h"
 
+#define SWEEP_EVERY_BEATS 5
+
+/* Every second: prove the loop is alive; worker 0 also sweeps now and then. */
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
     struct hark_worker *w = arg;
@@ -23,6 +26,9 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     atomic_store(&w->beat_ms, hark_now_ms());
+    if (w->runs_pollers && !w->stopping && ++w->beats % SWEEP_EVERY_BEATS == 0) {
+        hark_store_sweep(w->store, w->settings->unanswered_after_ms);
+    }
 }
 
 static void on_redis_state(void *arg, int connected)
@@ -106,6 +112,7 @@ int hark_worker_init(struct hark_worker *w, int index, const struct hark_setting
         .events_maxlen = s->events_maxlen,
         .max_batch = (size_t)s->batch,
         .max_inflight = s->pipeline,
+        .concat_ttl_ms = s->concat_ttl_ms,
     };
     char name[16];
 

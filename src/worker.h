@@ -38,7 +38,8 @@ struct hark_worker {
     struct event *drain_timer;
     size_t requests_waiting;        /* requests waiting for the store */
     int stopping;
-    int runs_pollers;               /* worker 0 runs IMAP pollers and the outbox */
+    int runs_pollers;
+    unsigned beats;               /* worker 0 runs IMAP pollers and the outbox */
     void *outbox;                   /* struct hark_outbox *, when running */
     _Atomic int64_t beat_ms;        /* last heartbeat of the loop */
     _Atomic int redis_up;

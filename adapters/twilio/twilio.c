@@ -65,12 +65,17 @@ static int compare_pairs(const void *a, const void *b)
 int twilio_signature(const char *token, size_t token_len, const char *url,
                      const struct hark_form *params, char out[TWILIO_SIG_LEN])
 {
+    static const struct hark_form no_params = {NULL, 0};
     struct sort_pair *pairs = NULL;
-    size_t len = strlen(url), n = params ? params->n : 0, pos;
+    size_t len = strlen(url), n, pos;
     unsigned char mac[HARK_DIGEST_MAX];
     char *buf;
     int mac_len;
 
+    if (params == NULL) {
+        params = &no_params;
+    }
+    n = params->n;
     if (n > 0 && (pairs = hark_malloc(n * sizeof(*pairs))) == NULL) {
         return -1;
     }

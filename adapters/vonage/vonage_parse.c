@@ -185,7 +185,9 @@ char *vonage_signed_input(const struct vonage_params *ps)
             len += 2 + strlen(ps->v[i].name) + strlen(ps->v[i].value);
         }
     }
-    qsort(sorted, n, sizeof(sorted[0]), param_cmp);
+    if (n > 1) {
+        qsort(sorted, n, sizeof(sorted[0]), param_cmp);
+    }
     out = hark_malloc(len);
     if (out == NULL) {
         return NULL;
