@@ -234,3 +234,50 @@ def selfcheck_vectors(provider):
             raise ValueError(provider)
         assert got == want, (provider, v["name"], got, want)
     return len(vectors)
+
+
+# --- one harkd per module for the many 4xx cases ------------------------------
+
+def module_stack(config_for, env=None):
+    """A module-scoped fixture: (harkd, redis server) started once for a test file.
+
+    The parametrized rejection tests (bad signatures, hostile bodies) each
+    need a clean database, not a fresh daemon; `fast_fixture` flushes the
+    database before every test. The daemon is stopped (and its log checked
+    for sanitizer reports) when the module ends.
+    """
+    import shutil
+    import tempfile
+
+    import pytest
+
+    from conftest import Harkd, RedisServer
+
+    @pytest.fixture(scope="module")
+    def stack():
+        d = tempfile.mkdtemp(prefix="hark-it-")
+        server = RedisServer(d)
+        try:
+            h = Harkd(config_for(server.port), d, env=env)
+            try:
+                yield h, server
+            finally:
+                h.stop()
+        finally:
+            server.stop()
+            shutil.rmtree(d, ignore_errors=True)
+
+    return stack
+
+
+def fast_fixture():
+    import pytest
+
+    @pytest.fixture
+    def fast(stack):
+        h, server = stack
+        assert h.proc.poll() is None, "shared harkd died: " + h.log()[-3000:]
+        server.client().flushdb()
+        return h, server
+
+    return fast

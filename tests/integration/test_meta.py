@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import base_config, free_port
-from signers import (assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
+from signers import (fast_fixture, module_stack, assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
                      inject_outbound, load, load_json, meta_post, meta_signature, request,
                      selfcheck_vectors, stored)
 
@@ -30,6 +30,10 @@ META_ENV = {"META_SECRET": SECRET, "META_VERIFY": VERIFY}
 @pytest.fixture
 def harkd(redis_server, start_harkd):
     return start_harkd(meta_config(redis_server.port), env=META_ENV)
+
+
+stack = module_stack(meta_config, META_ENV)
+fast = fast_fixture()
 
 
 def post(harkd, body, **kw):
@@ -77,14 +81,16 @@ def test_handshake_echoes_the_challenge(harkd, redis_server):
     {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "a b<script>"},
     {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "x" * 257},
 ])
-def test_handshake_refuses_bad_token_or_challenge(harkd, redis_server, query):
+def test_handshake_refuses_bad_token_or_challenge(fast, query):
+    harkd, redis_server = fast
     status, body, _ = request(harkd, PATH, method="GET", query=query)
     assert status == 403
     assert "<script>" not in body and "123" != body.strip()
     assert redis_server.client().dbsize() == 0
 
 
-def test_other_methods_get_405(harkd, redis_server):
+def test_other_methods_get_405(fast):
+    harkd, redis_server = fast
     for method in ("PUT", "DELETE"):
         assert request(harkd, PATH, b"{}", method=method)[0] == 405
     assert redis_server.client().dbsize() == 0
@@ -119,7 +125,7 @@ def test_whatsapp_text_fills_the_whole_contract(harkd, redis_server):
     assert conv["contact_id"] == data["contact_id"]
     assert (conv["channel"], conv["account"], conv["status"]) == ("whatsapp", "meta-main", "open")
     assert conv["thread_key"] == f"+16505551234|{PHONE_ID}"
-    assert conv["conversation_id" if False else "id"] == data["conversation_id"]
+    assert conv["id"] == data["conversation_id"]
     assert conv["message_count"] == "1" and conv["last_inbound_pmid"] == "wamid.TEXT1"
     assert conv["customer_id"] == "+16505551234" and conv["our_id"] == PHONE_ID
     assert r.lrange(f"hark:{{0}}:conv:{data['conversation_id']}:messages", 0, -1) == [data["id"]]
@@ -176,14 +182,16 @@ def test_escaped_unicode_is_hashed_as_received(harkd, redis_server):
     lambda b: meta_signature(SECRET, b + b" "),                     # other bytes
     lambda b: meta_signature(SECRET, b) + "00",
 ])
-def test_bad_or_missing_signature_stores_nothing(harkd, redis_server, make_sig):
+def test_bad_or_missing_signature_stores_nothing(fast, make_sig):
+    harkd, redis_server = fast
     body = load("meta", "whatsapp-text.json")
     status, _, _ = post(harkd, body, signature=make_sig(body))
     assert status == 403
     assert redis_server.client().dbsize() == 0
 
 
-def test_tampered_body_is_rejected(harkd, redis_server):
+def test_tampered_body_is_rejected(fast):
+    harkd, redis_server = fast
     body = load("meta", "whatsapp-text.json")
     sig = meta_signature(SECRET, body)
     status, _, _ = post(harkd, body.replace(b"another color", b"another colour"), signature=sig)
@@ -230,13 +238,15 @@ def _huge_whatsapp(n):
         "entry-string", "object-int", "deep-200", "deep-in-messaging", "invalid-utf8", "nul",
         "pipe-in-id", "sender-id-bool", "text-array", "wa-body-int", "wa-no-id",
         "wa-one-bad-of-two", "1001-messages"])
-def test_hostile_bodies_get_4xx_and_store_nothing(harkd, redis_server, body, want):
+def test_hostile_bodies_get_4xx_and_store_nothing(fast, body, want):
+    harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status == want
     assert redis_server.client().dbsize() == 0
 
 
-def test_unmapped_events_are_skipped_with_200(harkd, redis_server):
+def test_unmapped_events_are_skipped_with_200(fast):
+    harkd, redis_server = fast
     body = {"object": "page", "entry": [{"id": PAGE, "time": 1, "messaging": [
         {"sender": {"id": "65"}, "recipient": {"id": PAGE}, "timestamp": 1,
          "optin": {"ref": "x"}},
@@ -270,7 +280,7 @@ def test_messenger_batch_stores_every_message_before_200(harkd, redis_server):
     # Same PSID on two pages: two identities (page-scoped), two contacts.
     assert got["m_b1"]["contact_id"] != got["m_b3"]["contact_id"]
     assert got["m_b1"]["conversation_id"] == got["m_b4"]["conversation_id"]
-    assert r.get(f"hark:{{0}}:ident:messenger:2222:6543210987654321") == got["m_b3"]["contact_id"]
+    assert r.get("hark:{0}:ident:messenger:2222:6543210987654321") == got["m_b3"]["contact_id"]
     assert_one_event_per_message(r)
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import base_config, free_port
-from signers import (assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
+from signers import (fast_fixture, module_stack, assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
                      load, load_json, request, stored, telegram_post)
 
 SECRET = "it_tg-Secret_0123456789"
@@ -12,11 +12,18 @@ PATH = "/hooks/tg-support"
 USER = "111222333"
 
 
+def tg_config(rport):
+    return base_config(free_port(), rport,
+                       "[channel.tg-support]\ntype = telegram\nsecret_token = ${TG_SECRET}\n")
+
+
 @pytest.fixture
 def harkd(redis_server, start_harkd):
-    conf = base_config(free_port(), redis_server.port,
-                       "[channel.tg-support]\ntype = telegram\nsecret_token = ${TG_SECRET}\n")
-    return start_harkd(conf, env={"TG_SECRET": SECRET})
+    return start_harkd(tg_config(redis_server.port), env={"TG_SECRET": SECRET})
+
+
+stack = module_stack(tg_config, {"TG_SECRET": SECRET})
+fast = fast_fixture()
 
 
 def post(harkd, body, secret=SECRET):
@@ -68,13 +75,15 @@ def test_text_message_fills_the_whole_contract(harkd, redis_server):
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET[:-1], SECRET + "x", SECRET.upper()])
-def test_bad_or_missing_secret_token_stores_nothing(harkd, redis_server, secret):
+def test_bad_or_missing_secret_token_stores_nothing(fast, secret):
+    harkd, redis_server = fast
     status, _, _ = post(harkd, load("telegram", "message-text.json"), secret=secret)
     assert status == 403
     assert redis_server.client().dbsize() == 0
 
 
-def test_other_methods_get_405(harkd, redis_server):
+def test_other_methods_get_405(fast):
+    harkd, redis_server = fast
     status, _, _ = request(harkd, PATH, method="GET",
                            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
     assert status == 405
@@ -160,7 +169,8 @@ def test_representative_message_types(harkd, redis_server):
 
 
 @pytest.mark.parametrize("name", ["channel-post.json", "my-chat-member.json", "service-message.json"])
-def test_skipped_updates_answer_200_and_store_nothing(harkd, redis_server, name):
+def test_skipped_updates_answer_200_and_store_nothing(fast, name):
+    harkd, redis_server = fast
     assert post(harkd, load("telegram", name))[:2] == (200, "")
     assert redis_server.client().dbsize() == 0
 
@@ -207,7 +217,8 @@ def _photos(n):
         "message-id-float", "from-id-string", "chat-id-null", "no-chat", "text-int",
         "message-array", "latitude-200", "33-photo-sizes", "deep-entities",
         "deep-100", "truncated-utf8", "overlong-utf8", "nul"])
-def test_malformed_updates_get_400_and_store_nothing(harkd, redis_server, body):
+def test_malformed_updates_get_400_and_store_nothing(fast, body):
+    harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status == 400
     assert redis_server.client().dbsize() == 0

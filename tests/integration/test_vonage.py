@@ -6,7 +6,7 @@ import urllib.parse
 import pytest
 
 from conftest import base_config, free_port
-from signers import (assert_one_event_per_message, derive_id, event_data, events,
+from signers import (fast_fixture, module_stack, assert_one_event_per_message, derive_id, event_data, events,
                      inject_outbound, load, load_json, meta_post, request, selfcheck_vectors,
                      stored, vonage_post, vonage_sig, vonage_sign)
 
@@ -16,16 +16,26 @@ PATH = "/hooks/sms-vonage"
 METHODS = ["md5hash", "md5", "sha1", "sha256", "sha512"]
 
 
-@pytest.fixture
-def harkd(redis_server, start_harkd):
+def vonage_config(rport):
     extra = "[channel.sms-vonage]\ntype = vonage\nsignature_secret = ${VONAGE_SECRET}\n\n"
     for m in METHODS:
         extra += (f"[channel.vonage-{m}]\ntype = vonage\nsignature_secret = ${{VONAGE_SECRET}}\n"
                   f"signature_method = {m}\n\n")
     extra += ("[channel.meta-main]\ntype = meta\napp_secret = ${META_SECRET}\n"
               "verify_token = ${META_SECRET}\n")
-    return start_harkd(base_config(free_port(), redis_server.port, extra),
-                       env={"VONAGE_SECRET": SECRET, "META_SECRET": META_SECRET})
+    return base_config(free_port(), rport, extra)
+
+
+VONAGE_ENV = {"VONAGE_SECRET": SECRET, "META_SECRET": META_SECRET}
+
+
+@pytest.fixture
+def harkd(redis_server, start_harkd):
+    return start_harkd(vonage_config(redis_server.port), env=VONAGE_ENV)
+
+
+stack = module_stack(vonage_config, VONAGE_ENV)
+fast = fast_fixture()
 
 
 def form(name):
@@ -89,7 +99,8 @@ def test_json_body_and_get_query_are_accepted(harkd, redis_server):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_every_signature_method(harkd, redis_server, method):
+def test_every_signature_method(fast, method):
+    harkd, redis_server = fast
     path = f"/hooks/vonage-{method}"
     params = sms("0A000000000" + method.upper()[:6].ljust(6, "0"), f"signed {method}")
     assert send(harkd, params, method, path=path)[0] == 200
@@ -124,13 +135,15 @@ def _resigned(params, **change):
     lambda p: (lambda q: dict(q, sig=vonage_sig(q, SECRET)))({k: v for k, v in p.items()}),
 ], ids=["no-sig", "empty-sig", "wrong-secret", "tampered", "unsigned-param", "stale",
         "future", "timestamp-not-numeric", "short-sig", "no-timestamp"])
-def test_bad_signatures_store_nothing(harkd, redis_server, mutate):
+def test_bad_signatures_store_nothing(fast, mutate):
+    harkd, redis_server = fast
     status, _, _ = vonage_post(harkd, PATH, mutate(form("inbound-sms.form")))
     assert status == 403
     assert redis_server.client().dbsize() == 0
 
 
-def test_other_methods_get_405(harkd, redis_server):
+def test_other_methods_get_405(fast):
+    harkd, redis_server = fast
     assert request(harkd, PATH, b"", method="PUT")[0] == 405
     assert redis_server.client().dbsize() == 0
 
@@ -178,7 +191,8 @@ def _signed_form_bytes(params, replace=None):
 ], ids=["msisdn-text", "msisdn-00", "no-text", "no-msisdn", "bad-message-timestamp",
         "part-gt-total", "total-300", "part-not-number", "binary-not-hex", "dlr-unknown-status",
         "value-9k", "65-params"])
-def test_malformed_requests_get_400_and_store_nothing(harkd, redis_server, params):
+def test_malformed_requests_get_400_and_store_nothing(fast, params):
+    harkd, redis_server = fast
     status, _, _ = send(harkd, params)
     assert status == 400
     assert redis_server.client().dbsize() == 0
@@ -193,7 +207,8 @@ def test_malformed_requests_get_400_and_store_nothing(harkd, redis_server, param
     (b'["msisdn"]', "application/json", 400),
     (b'{"msisdn":"447700900001",', "application/json", 400),
 ])
-def test_hostile_encodings_store_nothing(harkd, redis_server, body, ctype, want):
+def test_hostile_encodings_store_nothing(fast, body, ctype, want):
+    harkd, redis_server = fast
     if body is None:
         body = _signed_form_bytes(sms("0A20"))
     elif body == "dup":
@@ -269,7 +284,6 @@ def test_vonage_sms_and_whatsapp_cloud_are_one_contact_two_conversations(harkd, 
 
 # --- concatenated SMS ----------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason="concat reassembly lands on main")
 def test_concatenated_sms_is_reassembled_in_order(harkd, redis_server):
     r = redis_server.client()
     parts = {1: "The parcel arrived ", 2: "but the box was ", 3: "crushed."}

@@ -6,18 +6,25 @@ import time
 import pytest
 
 from conftest import base_config, free_port
-from signers import (assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
+from signers import (fast_fixture, module_stack, assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
                      load, request, stored, web_post, web_signature)
 
 SECRET = "whsec_it_0123456789"
 PATH = "/hooks/site"
 
 
+def web_config(rport):
+    return base_config(free_port(), rport,
+                       "[channel.site]\ntype = web\nsecret = ${WEB_SECRET}\nmax_skew = 5m\n")
+
+
 @pytest.fixture
 def harkd(redis_server, start_harkd):
-    conf = base_config(free_port(), redis_server.port,
-                       "[channel.site]\ntype = web\nsecret = ${WEB_SECRET}\nmax_skew = 5m\n")
-    return start_harkd(conf, env={"WEB_SECRET": SECRET})
+    return start_harkd(web_config(redis_server.port), env={"WEB_SECRET": SECRET})
+
+
+stack = module_stack(web_config, {"WEB_SECRET": SECRET})
+fast = fast_fixture()
 
 
 def post(harkd, body, **kw):
@@ -139,14 +146,16 @@ def _sig_cases():
     "no-signature", "no-timestamp", "wrong-secret", "short", "sha1-prefix", "no-prefix",
     "other-body", "other-timestamp", "stale", "future", "timestamp-fraction", "timestamp-word",
     "timestamp-negative"])
-def test_bad_signatures_store_nothing(harkd, redis_server, case):
+def test_bad_signatures_store_nothing(fast, case):
+    harkd, redis_server = fast
     kw = _sig_cases()[case]
     status, _, _ = post(harkd, load("web", "doc-example.json"), **kw)
     assert status == 403
     assert redis_server.client().dbsize() == 0
 
 
-def test_other_methods_get_405(harkd, redis_server):
+def test_other_methods_get_405(fast):
+    harkd, redis_server = fast
     assert request(harkd, PATH, method="GET")[0] == 405
     assert redis_server.client().dbsize() == 0
 
@@ -199,7 +208,8 @@ def _with(**change):
         "bad-email", "bad-phone", "phone-int", "name-object", "conversation-space", "17-attachments",
         "attachment-ftp", "attachment-negative-size", "attachment-no-url", "attachments-object",
         "duplicate-key", "invalid-utf8", "nul", "deep"])
-def test_malformed_bodies_get_400_and_store_nothing(harkd, redis_server, body):
+def test_malformed_bodies_get_400_and_store_nothing(fast, body):
+    harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status in (400, 413) if len(body) > 60000 else status == 400
     assert redis_server.client().dbsize() == 0

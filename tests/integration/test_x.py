@@ -6,8 +6,8 @@ import os
 import pytest
 
 from conftest import VECTORS, base_config, free_port
-from signers import (assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
-                     inject_outbound, load, load_json, request, selfcheck_vectors, stored,
+from signers import (fast_fixture, module_stack, assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
+                     inject_outbound, load, request, selfcheck_vectors, stored,
                      x_hmac_b64, x_post)
 
 SECRET = "it-x-consumer-secret-abcdefghijklmnopqrstuvwxyz"
@@ -21,13 +21,22 @@ def vector(name):
         return next(v for v in json.load(f) if v["provider"] == "x" and v["name"] == name)
 
 
-@pytest.fixture
-def harkd(redis_server, start_harkd):
-    crc = vector("CRC response_token")
-    conf = base_config(free_port(), redis_server.port,
+def x_config(rport):
+    return base_config(free_port(), rport,
                        f"[channel.x-brand]\ntype = x\nconsumer_secret = ${{X_SECRET}}\nuser_id = {US}\n\n"
                        "[channel.x-any]\ntype = x\nconsumer_secret = ${X_VECTOR_SECRET}\n")
-    return start_harkd(conf, env={"X_SECRET": SECRET, "X_VECTOR_SECRET": crc["secret"]})
+
+
+X_ENV = {"X_SECRET": SECRET, "X_VECTOR_SECRET": vector("CRC response_token")["secret"]}
+
+
+@pytest.fixture
+def harkd(redis_server, start_harkd):
+    return start_harkd(x_config(redis_server.port), env=X_ENV)
+
+
+stack = module_stack(x_config, X_ENV)
+fast = fast_fixture()
 
 
 def post(harkd, body, **kw):
@@ -40,21 +49,24 @@ def test_signer_matches_shared_vectors():
 
 # --- CRC ---------------------------------------------------------------------
 
-def test_crc_answers_the_response_token(harkd, redis_server):
+def test_crc_answers_the_response_token(fast):
+    harkd, redis_server = fast
     status, body, headers = request(harkd, PATH, method="GET", query={"crc_token": "challenge-123"})
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {"response_token": x_hmac_b64(SECRET, b"challenge-123")}
     assert redis_server.client().dbsize() == 0
 
 
-def test_crc_matches_the_shared_vector(harkd):
+def test_crc_matches_the_shared_vector(fast):
+    harkd, _ = fast
     v = vector("CRC response_token")
     status, body, _ = request(harkd, "/hooks/x-any", method="GET", query={"crc_token": v["signed_input"]})
     assert status == 200
     assert json.loads(body)["response_token"] == v["expected_header_value"]
 
 
-def test_crc_token_is_percent_decoded_before_hashing(harkd):
+def test_crc_token_is_percent_decoded_before_hashing(fast):
+    harkd, _ = fast
     token = "a+b/c=d&e f"
     status, body, _ = request(harkd, PATH, method="GET", query={"crc_token": token})
     assert status == 200
@@ -62,7 +74,8 @@ def test_crc_token_is_percent_decoded_before_hashing(harkd):
 
 
 @pytest.mark.parametrize("query", ["", "crc_token=", "other=1", "crc_token=" + "a" * 257])
-def test_crc_without_usable_token_is_400(harkd, redis_server, query):
+def test_crc_without_usable_token_is_400(fast, query):
+    harkd, redis_server = fast
     status, body, _ = request(harkd, PATH, method="GET", query=query)
     assert status == 400
     assert "response_token" not in body
@@ -143,7 +156,8 @@ def test_dm_media_becomes_an_attachment(harkd, redis_server):
 
 @pytest.mark.parametrize("name", ["favorite.json", "follow.json", "dm-typing.json", "tweet-unrelated.json",
                                   "tweet-retweet.json", "dm-mark-read-by-us.json", "other-account.json"])
-def test_skipped_events_answer_200_and_store_nothing(harkd, redis_server, name):
+def test_skipped_events_answer_200_and_store_nothing(fast, name):
+    harkd, redis_server = fast
     assert post(harkd, load("x", name))[:2] == (200, "")
     assert redis_server.client().dbsize() == 0
 
@@ -215,7 +229,8 @@ def test_tweet_delete_removes_the_stored_mention(harkd, redis_server):
     lambda b: x_hmac_b64(SECRET, b)[:-4],
     lambda b: "sha256=" + "A" * 44,
 ])
-def test_bad_or_missing_signature_stores_nothing(harkd, redis_server, make_sig):
+def test_bad_or_missing_signature_stores_nothing(fast, make_sig):
+    harkd, redis_server = fast
     body = load("x", "dm-inbound.json")
     assert post(harkd, body, signature=make_sig(body))[0] == 403
     assert redis_server.client().dbsize() == 0
@@ -265,7 +280,8 @@ def _mutated_dm(**change):
 ], ids=["empty", "truncated", "array", "no-for-user", "for-user-int", "events-object", "101-events",
         "text-int", "sender-float", "no-id", "no-message-create", "id-array", "junk-event",
         "invalid-utf8", "nul", "deep"])
-def test_malformed_payloads_get_400_and_store_nothing(harkd, redis_server, body):
+def test_malformed_payloads_get_400_and_store_nothing(fast, body):
+    harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status == 400
     assert redis_server.client().dbsize() == 0
