@@ -72,28 +72,29 @@ end
 -- Contact: the first identity already known names it; otherwise a new one.
 local function upsert_contact(r)
   local idents = split(r.idents, '\30')
-  local contact
-  for _, pair in ipairs(idents) do
+  local contact, known
+  for i, pair in ipairs(idents) do
     local kv = split(pair, '\31')
+    idents[i] = kv
     local found = redis.call('GET', base .. 'ident:' .. kv[1] .. ':' .. kv[2])
-    if found then contact = found break end
+    if found then contact, known = found, i break end
   end
   contact = contact or r.contact
   local ckey = base .. 'contact:' .. contact
-  if redis.call('HSETNX', ckey, 'id', contact) == 1 then
-    redis.call('HSET', ckey, 'created_at', now)
-  end
-  redis.call('HSET', ckey, 'updated_at', now)
+  local fields = { 'id', contact, 'updated_at', now }
   if r.name ~= '' and r.direction == 'inbound' then
-    redis.call('HSET', ckey, 'name', r.name)
+    fields[#fields + 1] = 'name'
+    fields[#fields + 1] = r.name
   end
-  for _, pair in ipairs(idents) do
-    local kv = split(pair, '\31')
+  for i, kv in ipairs(idents) do
     -- Never steal an identity that already names another contact.
-    if redis.call('SETNX', base .. 'ident:' .. kv[1] .. ':' .. kv[2], contact) == 1 then
-      redis.call('HSETNX', ckey, kv[1], kv[2])
+    if i ~= known and redis.call('SETNX', base .. 'ident:' .. kv[1] .. ':' .. kv[2], contact) == 1 then
+      fields[#fields + 1] = kv[1]
+      fields[#fields + 1] = kv[2]
     end
   end
+  redis.call('HSET', ckey, unpack(fields))
+  if not known then redis.call('HSETNX', ckey, 'created_at', now) end
   return contact
 end
 
@@ -106,51 +107,64 @@ local function find_conversation(r)
   return r.conv
 end
 
+-- Redis work per message is kept to few calls: one HSET carries every
+-- conversation field that changes.
 local function ingest_message(r)
   local mkey = base .. 'msg:' .. r.id
   if redis.call('EXISTS', mkey) == 1 then return 'dup' end
   local contact = upsert_contact(r)
   local conv = find_conversation(r)
   local ckey = base .. 'conv:' .. conv
-  local opened, reopened = false, false
-  if redis.call('EXISTS', ckey) == 0 then
-    redis.call('HSET', ckey, 'id', conv, 'contact_id', contact, 'channel', r.channel,
-               'account', r.account, 'thread_key', r.thread, 'status', 'open',
-               'created_at', now, 'message_count', '0',
-               'customer_id', r.customer, 'our_id', r.ours)
-    if r.subject ~= '' then redis.call('HSET', ckey, 'subject', r.subject) end
+  local inbound = r.direction == 'inbound'
+  local cur = redis.call('HMGET', ckey, 'id', 'status', 'unanswered_since', 'references')
+  local opened, reopened = cur[1] == false, false
+  local f = { 'last_message_at', r.ts }
+  if opened then
+    for _, v in ipairs({ 'id', conv, 'contact_id', contact, 'channel', r.channel,
+                         'account', r.account, 'thread_key', r.thread, 'status', 'open',
+                         'created_at', now, 'message_count', '1',
+                         'customer_id', r.customer, 'our_id', r.ours }) do
+      f[#f + 1] = v
+    end
+    if r.subject ~= '' then f[#f + 1] = 'subject'; f[#f + 1] = r.subject end
     redis.call('RPUSH', base .. 'contact:' .. contact .. ':conversations', conv)
-    opened = true
-  elseif r.direction == 'inbound' and redis.call('HGET', ckey, 'status') == 'resolved' then
-    redis.call('HSET', ckey, 'status', 'open', 'reopened_at', now)
-    reopened = true
+  else
+    redis.call('HINCRBY', ckey, 'message_count', 1)
+    if inbound and cur[2] == 'resolved' then
+      f[#f + 1] = 'status'; f[#f + 1] = 'open'
+      f[#f + 1] = 'reopened_at'; f[#f + 1] = now
+      reopened = true
+    end
   end
+  if r.ownref ~= '' then
+    redis.call('SETNX', base .. 'ref:' .. r.ownref, conv)
+    f[#f + 1] = 'references'
+    f[#f + 1] = cur[4] and (cur[4] .. ' ' .. r.ownref) or r.ownref
+  end
+  if inbound then
+    f[#f + 1] = 'last_inbound_at'; f[#f + 1] = r.ts
+    f[#f + 1] = 'last_inbound_pmid'; f[#f + 1] = r.pmid
+    if not cur[3] then
+      f[#f + 1] = 'unanswered_since'; f[#f + 1] = r.ts
+      redis.call('ZADD', base .. 'unanswered', r.ts, conv)
+    end
+  else
+    f[#f + 1] = 'last_outbound_at'; f[#f + 1] = r.ts
+    if cur[3] then
+      redis.call('HDEL', ckey, 'unanswered_since')
+      redis.call('ZREM', base .. 'unanswered', conv)
+    end
+  end
+  redis.call('HSET', ckey, unpack(f))
   local json = string.sub(r.json, 1, -2) .. ',"conversation_id":"' .. conv ..
                '","contact_id":"' .. contact .. '"}'
   redis.call('SET', mkey, json)
   redis.call('RPUSH', ckey .. ':messages', r.id)
-  if r.ownref ~= '' then
-    redis.call('SETNX', base .. 'ref:' .. r.ownref, conv)
-    local refs = redis.call('HGET', ckey, 'references')
-    redis.call('HSET', ckey, 'references', refs and (refs .. ' ' .. r.ownref) or r.ownref)
-  end
-  redis.call('HINCRBY', ckey, 'message_count', 1)
-  redis.call('HSET', ckey, 'last_message_at', r.ts)
-  if r.direction == 'inbound' then
-    redis.call('HSET', ckey, 'last_inbound_at', r.ts, 'last_inbound_pmid', r.pmid)
-    if redis.call('HSETNX', ckey, 'unanswered_since', r.ts) == 1 then
-      redis.call('ZADD', base .. 'unanswered', r.ts, conv)
-    end
-  else
-    redis.call('HSET', ckey, 'last_outbound_at', r.ts)
-    redis.call('HDEL', ckey, 'unanswered_since')
-    redis.call('ZREM', base .. 'unanswered', conv)
-  end
   -- One event per message (CRMs count on it): a new conversation is told by
   -- the entry's extra field conversation=opened; a reopening also gets its
   -- own conversation.reopened event, since the CRM must reopen its ticket.
   if reopened then emit('conversation.reopened', conv, r.id, conv_json(ckey)) end
-  emit(r.direction == 'inbound' and 'message.received' or 'message.sent', conv, r.id, json,
+  emit(inbound and 'message.received' or 'message.sent', conv, r.id, json,
        opened and 'opened' or (reopened and 'reopened' or nil))
   return 'new'
 end
