@@ -24,6 +24,8 @@ static const struct hark_conf_key server_keys[] = {
      "how long SIGTERM waits for in-flight requests"},
     {"unanswered_after", HARK_CT_DURATION, "1h", 0, 0, 0,
      "emit conversation.unanswered when a customer waits this long (0: never)"},
+    {"sweep_interval", HARK_CT_DURATION, "5s", 0, 100, 3600000,
+     "how often unanswered conversations and overdue SMS parts are looked for"},
     {0},
 };
 
@@ -186,6 +188,7 @@ static void server_settings(struct hark_settings *s, const struct hark_section *
     s->request_timeout_ms = typed_or_default(sec, server_keys, "request_timeout");
     s->drain_timeout_ms = typed_or_default(sec, server_keys, "drain_timeout");
     s->unanswered_after_ms = typed_or_default(sec, server_keys, "unanswered_after");
+    s->sweep_interval_ms = typed_or_default(sec, server_keys, "sweep_interval");
 }
 
 static void redis_settings(struct hark_settings *s, const struct hark_section *sec,

@@ -24,6 +24,7 @@ struct hark_settings {
     int64_t request_timeout_ms;
     int64_t drain_timeout_ms;
     int64_t unanswered_after_ms;
+    int64_t sweep_interval_ms;
 
     struct hark_redis_opts redis;
     const char *prefix;

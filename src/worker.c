@@ -16,9 +16,7 @@
 #include "outbox_hook.h"
 #include "worker.h"
 
-#define SWEEP_EVERY_BEATS 5
-
-/* Every second: prove the loop is alive; worker 0 also sweeps now and then. */
+/* Every second: prove the loop is alive. */
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
     struct hark_worker *w = arg;
@@ -26,7 +24,16 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     atomic_store(&w->beat_ms, hark_now_ms());
-    if (w->runs_pollers && !w->stopping && ++w->beats % SWEEP_EVERY_BEATS == 0) {
+}
+
+/* Worker 0: look for unanswered conversations and overdue SMS parts. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct hark_worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    if (!w->stopping) {
         hark_store_sweep(w->store, w->settings->unanswered_after_ms);
     }
 }
@@ -153,6 +160,16 @@ int hark_worker_init(struct hark_worker *w, int index, const struct hark_setting
         return -1;
     }
     event_add(w->heartbeat, &beat);
+    if (w->runs_pollers) {
+        struct timeval every = {(time_t)(s->sweep_interval_ms / 1000),
+                                (suseconds_t)(s->sweep_interval_ms % 1000 * 1000)};
+        w->sweep_timer = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+        if (w->sweep_timer == NULL) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
+        event_add(w->sweep_timer, &every);
+    }
     atomic_store(&w->beat_ms, hark_now_ms());
     return 0;
 }
@@ -211,6 +228,9 @@ void hark_worker_join(struct hark_worker *w)
     }
     if (w->drain_timer) {
         event_free(w->drain_timer);
+    }
+    if (w->sweep_timer) {
+        event_free(w->sweep_timer);
     }
     hark_free(w->bound);
     if (w->base) {

@@ -39,7 +39,7 @@ struct hark_worker {
     size_t requests_waiting;        /* requests waiting for the store */
     int stopping;
     int runs_pollers;
-    unsigned beats;               /* worker 0 runs IMAP pollers and the outbox */
+    struct event *sweep_timer;      /* worker 0 only */               /* worker 0 runs IMAP pollers and the outbox */
     void *outbox;                   /* struct hark_outbox *, when running */
     _Atomic int64_t beat_ms;        /* last heartbeat of the loop */
     _Atomic int redis_up;
