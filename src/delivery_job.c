@@ -58,7 +58,7 @@ struct ob_job {
     int replay;
     int attempts;
     char *pmid;
-    char reason[256];
+    char reason[320];
 };
 
 static void job_run(struct ob_job *j);
@@ -387,6 +387,10 @@ static json_t *job_queued_json(struct ob_job *j)
     }
     m->direction = HARK_DIR_OUTBOUND;
     m->status = "queued";
+    /* An explicit thread object: hark_msg_to_json would leak the empty one it makes. */
+    if ((m->thread = json_object()) == NULL) {
+        goto done;
+    }
     m->received_at = hark_now_ms();
     if (hark_strset(&m->from.id, conv_get(j, "our_id")) < 0 ||
         hark_strset(&m->to.id, conv_get(j, "customer_id")) < 0 ||
@@ -529,7 +533,8 @@ static void job_on_delivered(void *arg, const struct hark_delivery_result *res)
         return;
     }
     if (out == HARK_SEND_RETRY) {
-        snprintf(j->reason, sizeof(j->reason), "gave up after %d attempts: %s", j->attempts, err);
+        snprintf(j->reason, sizeof(j->reason), "gave up after %d attempts: %.200s", j->attempts,
+                 err);
     } else {
         snprintf(j->reason, sizeof(j->reason), "%s", err[0] ? err : "provider refused the message");
     }
