@@ -20,8 +20,6 @@
 #include <jansson.h>
 
 #include "hark/alloc.h"
-#include "hark/crypto.h"
-#include "hark/codec.h"
 #include "hark/log.h"
 #include "hark/msg.h"
 #include "hark/text.h"
@@ -59,9 +57,14 @@ struct ob_job {
     int attempts;
     char *pmid;
     char reason[320];
+    /* Arguments of the script call in flight: redis_conn resends them on NOSCRIPT. */
+    char *sargv[16];
+    size_t slens[16];
+    int sargc;
 };
 
 static void job_run(struct ob_job *j);
+static void job_script_clear(struct ob_job *j);
 
 static const char *conv_get(const struct ob_job *j, const char *name)
 {
@@ -81,6 +84,7 @@ static void job_free(struct ob_job *j)
         j->next->prev = j->prev;
     }
     o->n_jobs--;
+    job_script_clear(j);
     if (j->timer) {
         event_free(j->timer);
     }
@@ -209,9 +213,35 @@ static void job_command(struct ob_job *j, redisCallbackFn *fn, int argc, const c
     j->pending++;
 }
 
+static void job_script_clear(struct ob_job *j)
+{
+    for (int i = 0; i < j->sargc; i++) {
+        hark_free(j->sargv[i]);
+    }
+    j->sargc = 0;
+}
+
+/*
+ * Run the outbound script with copies of argv that the job keeps until the
+ * answer (the connection sends them again as EVAL when the server lacks
+ * the script).
+ */
 static void job_script(struct ob_job *j, redisCallbackFn *fn, int argc, const char **argv)
 {
-    if (hark_redis_script(j->o->cmd, &j->o->script, fn, j, argc, argv, NULL) < 0) {
+    job_script_clear(j);
+    for (int i = 0; i < argc && i < 16; i++) {
+        j->sargv[i] = hark_strdup(argv[i]);
+        j->slens[i] = strlen(argv[i]);
+        j->sargc++;
+        if (j->sargv[i] == NULL) {
+            job_script_clear(j);
+            job_later(j, 1000);
+            return;
+        }
+    }
+    if (hark_redis_script(j->o->cmd, &j->o->script, fn, j, j->sargc, (const char **)j->sargv,
+                          j->slens) < 0) {
+        job_script_clear(j);
         job_later(j, 1000);
         return;
     }
@@ -226,6 +256,7 @@ static void job_script(struct ob_job *j, redisCallbackFn *fn, int argc, const ch
 static int job_reply_ok(struct ob_job *j, const redisReply *r)
 {
     j->pending--;
+    job_script_clear(j);
     if (j->o->stopping) {
         return 0;
     }
@@ -607,15 +638,16 @@ static void job_on_recorded(redisAsyncContext *c, void *reply, void *arg)
     job_run(j);
 }
 
-/* The Message-ID index key: SHA-1 hex of the bracketed Message-ID (docs/outbox.md). */
+/*
+ * The Message-ID index key, as the ingest script reads it:
+ * <prefix>:{P}:ref:<hark_derive_id("ref", "", bracketed Message-ID)>.
+ */
 static void ref_key(const struct ob_job *j, const char *msgid, char *buf, size_t cap)
 {
-    unsigned char d[HARK_DIGEST_MAX];
-    char hex[41];
-    int n = hark_digest(HARK_SHA1, msgid, strlen(msgid), d);
+    char id[HARK_MSG_ID_LEN + 1];
 
-    hark_hex_encode(d, (size_t)(n > 0 ? n : 0), hex, sizeof(hex));
-    part_key(j, buf, cap, "ref", hex);
+    hark_derive_id("ref", "", msgid, id);
+    part_key(j, buf, cap, "ref", id);
 }
 
 static void job_record(struct ob_job *j)
