@@ -261,7 +261,10 @@ static void add_references(struct sbuf *b, const char *refs, const char *reply_t
         tok[n] = p;
         len[n] = strcspn(p, " \t");
         p += len[n];
-        n++;
+        /* Only Message-IDs (they hold an '@'); anything else is not a reference. */
+        if (memchr(tok[n], '@', len[n]) != NULL) {
+            n++;
+        }
     }
     if (n == 0 && reply_to == NULL) {
         return;

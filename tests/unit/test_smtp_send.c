@@ -102,6 +102,14 @@ static void test_threading_headers(void **state)
                         "<root@mail.example.org> <CAF0@shop.example>");
     free(msg);
 
+    /* Tokens that are not Message-IDs (no '@', e.g. hashes) are left out. */
+    ob.reply_to = "<CAF1@mail.example.org>";
+    ob.references = "0123456789abcdef0123456789abcdef <root@mail.example.org>";
+    msg = smtp_compose(&ob, "support@shop.example", "<m@x>", NOW_MS, &len, err, sizeof(err));
+    assert_string_equal(header(msg, "References", v, sizeof(v)),
+                        "<root@mail.example.org> <CAF1@mail.example.org>");
+    free(msg);
+
     /* No references at all: neither header. */
     ob.reply_to = NULL;
     ob.references = NULL;
