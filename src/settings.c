@@ -9,6 +9,7 @@
 #include "hark/alloc.h"
 #include "hark/log.h"
 #include "registry.h"
+#include "outbox.h"
 #include "settings.h"
 
 static const struct hark_conf_key server_keys[] = {
@@ -317,12 +318,15 @@ int hark_settings_load(const char *path, struct hark_settings *s, struct hark_co
             schemas[0] = redis_keys;
         } else if (sec == logsec) {
             schemas[0] = log_keys;
+        } else if (strcmp(sec->name, "outbox") == 0) {
+            schemas[0] = hark_outbox_conf_keys;
+            s->outbox = sec;
         } else if (strncmp(sec->name, "channel.", 8) == 0 && sec->name[8] != '\0') {
             channel_create(s, sec, errs);
             continue;
         } else {
             hark_conf_error(errs, "%s:%d: unknown section [%s] (allowed: server, redis, log, "
-                            "channel.NAME)", sec->file, sec->line, sec->name);
+                            "outbox, channel.NAME)", sec->file, sec->line, sec->name);
             continue;
         }
         hark_section_expand(sec, schemas, errs);

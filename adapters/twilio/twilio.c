@@ -263,6 +263,6 @@ const struct hark_adapter hark_adapter_twilio = {
     .destroy = twilio_destroy,
     .verify = twilio_verify,
     .parse = twilio_parse,
-    .build_send = NULL,
-    .read_send = NULL,
+    .build_send = twilio_build_send,
+    .read_send = twilio_read_send,
 };
