@@ -41,6 +41,11 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def data_key_count(r):
+    """How many keys hold ingested data: everything but the outbox stream and its group."""
+    return sum(1 for k in r.scan_iter(count=1000) if not str(k).startswith("hark:outbox"))
+
+
 class RedisServer:
     def __init__(self, workdir):
         self.port = free_port()
@@ -63,6 +68,10 @@ class RedisServer:
 
     def client(self):
         return redis_lib.Redis(port=self.port, decode_responses=True)
+
+    def stored(self):
+        """Keys written by ingestion: all but the outbox stream harkd creates at start."""
+        return data_key_count(self.client())
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

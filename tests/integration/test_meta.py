@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import base_config, free_port
+from conftest import data_key_count, base_config, free_port
 from signers import (fast_fixture, module_stack, assert_one_event_per_message, deep, derive_id, dumps, event_data, events,
                      inject_outbound, load, load_json, meta_post, meta_signature, request,
                      selfcheck_vectors, stored)
@@ -68,7 +68,7 @@ def test_handshake_echoes_the_challenge(harkd, redis_server):
         "hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"})
     assert status == 200 and body == "1158201444"
     assert headers["Content-Type"].startswith("text/plain")
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 @pytest.mark.parametrize("query", [
@@ -86,14 +86,14 @@ def test_handshake_refuses_bad_token_or_challenge(fast, query):
     status, body, _ = request(harkd, PATH, method="GET", query=query)
     assert status == 403
     assert "<script>" not in body and "123" != body.strip()
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_other_methods_get_405(fast):
     harkd, redis_server = fast
     for method in ("PUT", "DELETE"):
         assert request(harkd, PATH, b"{}", method=method)[0] == 405
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 # --- the whole contract ------------------------------------------------------
@@ -187,7 +187,7 @@ def test_bad_or_missing_signature_stores_nothing(fast, make_sig):
     body = load("meta", "whatsapp-text.json")
     status, _, _ = post(harkd, body, signature=make_sig(body))
     assert status == 403
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_tampered_body_is_rejected(fast):
@@ -196,7 +196,7 @@ def test_tampered_body_is_rejected(fast):
     sig = meta_signature(SECRET, body)
     status, _, _ = post(harkd, body.replace(b"another color", b"another colour"), signature=sig)
     assert status == 403
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 # --- hostile bodies --------------------------------------------------------
@@ -242,7 +242,7 @@ def test_hostile_bodies_get_4xx_and_store_nothing(fast, body, want):
     harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status == want
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_unmapped_events_are_skipped_with_200(fast):
@@ -253,7 +253,7 @@ def test_unmapped_events_are_skipped_with_200(fast):
         {"sender": {"id": "65"}, "recipient": {"id": PAGE}, "timestamp": 1,
          "reaction": {"mid": "m1", "action": "react", "emoji": "\u2764"}}]}]}
     assert post(harkd, body)[:2] == (200, "EVENT_RECEIVED")
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 # --- batches, redelivery, types ---------------------------------------------
@@ -386,7 +386,7 @@ def test_statuses_for_unknown_messages_store_nothing(harkd, redis_server):
     for name in ("whatsapp-statuses.json", "messenger-delivery.json", "messenger-read.json"):
         status, body, _ = post(harkd, load("meta", name))
         assert (status, body) == (200, "EVENT_RECEIVED"), name
-    assert r.dbsize() == 0
+    assert data_key_count(r) == 0
 
 
 def test_whatsapp_statuses_update_an_outbound_message(harkd, redis_server):
@@ -422,14 +422,14 @@ def test_whatsapp_failed_status_records_the_error(harkd, redis_server):
     r = redis_server.client()
     out_id = inject_outbound(r, "whatsapp", "meta", "meta-main", "wamid.OUT2", "+16505551234",
                              "c" * 32, "d" * 32, our_id=PHONE_ID)
-    before = r.dbsize()
+    before = data_key_count(r)
     assert post(harkd, load("meta", "whatsapp-statuses.json"))[0] == 200
     msg = stored(r, out_id)
     assert msg["status"] == "failed"
     assert "131049" in msg["error"]
     [(t, f, d)] = event_data(r)
     assert t == "message.status" and d["status"] == "failed" and "131049" in d["error"]
-    assert r.dbsize() == before + 1  # only the events stream is new
+    assert data_key_count(r) == before + 1  # only the events stream is new
 
 
 def test_messenger_delivery_updates_an_outbound_message(harkd, redis_server):

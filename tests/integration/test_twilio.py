@@ -101,14 +101,14 @@ def test_bad_or_missing_signature_stores_nothing(harkd, redis_server, signature)
     status, body, _ = post(harkd, "/hooks/sms-main", sms("SM" + "e" * 32), TOKEN, signature=signature)
     assert status == 403
     assert "X-Twilio-Signature" in body
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_signature_with_other_token_or_url_is_rejected(harkd, redis_server):
     assert post(harkd, "/hooks/sms-main", sms("SM" + "f" * 32), "wrong-token")[0] == 403
     assert post(harkd, "/hooks/sms-main", sms("SM" + "f" * 32), TOKEN,
                 sign_url="https://evil.example.test")[0] == 403
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_url_signed_with_default_port_is_accepted(harkd, redis_server):
@@ -138,7 +138,7 @@ def test_redelivery_is_deduplicated(harkd, redis_server):
 def test_malformed_requests_get_400_and_store_nothing(harkd, redis_server, params, reason):
     status, body, _ = post(harkd, "/hooks/sms-main", params, TOKEN)
     assert status == 400 and reason in body
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_invalid_utf8_body_is_refused(harkd, redis_server):
@@ -157,14 +157,14 @@ def test_invalid_utf8_body_is_refused(harkd, redis_server):
     except urllib.error.HTTPError as e:
         status = e.code
     assert status in (400, 403)
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_oversized_body_gets_413(harkd, redis_server):
     params = sms("SM" + "3" * 32, body="x" * 70000)
     status, _, _ = post(harkd, "/hooks/sms-main", params, TOKEN)
     assert status == 413
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_health_unknown_path_and_methods(harkd):

@@ -151,13 +151,13 @@ def test_bad_signatures_store_nothing(fast, case):
     kw = _sig_cases()[case]
     status, _, _ = post(harkd, load("web", "doc-example.json"), **kw)
     assert status == 403
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_other_methods_get_405(fast):
     harkd, redis_server = fast
     assert request(harkd, PATH, method="GET")[0] == 405
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 GOOD = {"id": "x1", "email": "ana@example.com", "text": "hi"}
@@ -212,7 +212,7 @@ def test_malformed_bodies_get_400_and_store_nothing(fast, body):
     harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status in (400, 413) if len(body) > 60000 else status == 400
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_null_optional_members_count_as_absent(harkd, redis_server):

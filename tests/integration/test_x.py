@@ -54,7 +54,7 @@ def test_crc_answers_the_response_token(fast):
     status, body, headers = request(harkd, PATH, method="GET", query={"crc_token": "challenge-123"})
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {"response_token": x_hmac_b64(SECRET, b"challenge-123")}
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_crc_matches_the_shared_vector(fast):
@@ -79,7 +79,7 @@ def test_crc_without_usable_token_is_400(fast, query):
     status, body, _ = request(harkd, PATH, method="GET", query=query)
     assert status == 400
     assert "response_token" not in body
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_body_signature_vector_is_accepted(harkd, redis_server):
@@ -87,7 +87,7 @@ def test_body_signature_vector_is_accepted(harkd, redis_server):
     status, _, _ = x_post(harkd, "/hooks/x-any", v["signed_input"].encode(), v["secret"],
                           signature=v["expected_header_value"])
     assert status == 200
-    assert redis_server.client().dbsize() == 0   # an empty event array
+    assert redis_server.stored() == 0   # an empty event array
 
 
 # --- the whole contract --------------------------------------------------------
@@ -159,7 +159,7 @@ def test_dm_media_becomes_an_attachment(harkd, redis_server):
 def test_skipped_events_answer_200_and_store_nothing(fast, name):
     harkd, redis_server = fast
     assert post(harkd, load("x", name))[:2] == (200, "")
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_redelivery_is_deduplicated(harkd, redis_server):
@@ -188,7 +188,7 @@ def _read_by_customer(last_read):
 
 def test_read_receipt_for_unknown_message_stores_nothing(harkd, redis_server):
     assert post(harkd, _read_by_customer("1100000000000000777"))[:2] == (200, "")
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_read_receipt_marks_our_dm_read(harkd, redis_server):
@@ -233,7 +233,7 @@ def test_bad_or_missing_signature_stores_nothing(fast, make_sig):
     harkd, redis_server = fast
     body = load("x", "dm-inbound.json")
     assert post(harkd, body, signature=make_sig(body))[0] == 403
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_other_methods_get_405(harkd):
@@ -284,7 +284,7 @@ def test_malformed_payloads_get_400_and_store_nothing(fast, body):
     harkd, redis_server = fast
     status, _, _ = post(harkd, body)
     assert status == 400
-    assert redis_server.client().dbsize() == 0
+    assert redis_server.stored() == 0
 
 
 def test_shared_vector_dm_payload_is_accepted(harkd, redis_server):
