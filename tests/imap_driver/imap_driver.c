@@ -53,6 +53,8 @@ static void emit(json_t *obj)
 
 /* Deferred callbacks: the core never calls back from inside the call. */
 struct later {
+    struct later *next;
+    struct event *ev;
     hark_done_fn done;
     hark_value_fn value_done;
     void *arg;
@@ -60,11 +62,20 @@ struct later {
     char *value;
 };
 
+static struct later *g_laters;
+
 static void later_run(evutil_socket_t fd, short what, void *p)
 {
     struct later *l = p;
     (void)fd;
     (void)what;
+    for (struct later **pp = &g_laters; *pp; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    event_free(l->ev);
     if (l->done) {
         l->done(l->arg, l->res);
     } else {
@@ -84,7 +95,10 @@ static void defer(hark_done_fn done, hark_value_fn vdone, void *arg, enum hark_s
     l->arg = arg;
     l->res = res;
     l->value = value ? strdup(value) : NULL;
-    event_base_once(g_base, -1, EV_TIMEOUT, later_run, l, &tv);
+    l->ev = evtimer_new(g_base, later_run, l);
+    l->next = g_laters;
+    g_laters = l;
+    evtimer_add(l->ev, &tv);
 }
 
 void hark_ingest(struct hark_channel *ch, struct hark_batch *batch, hark_done_fn done, void *arg)
@@ -184,6 +198,8 @@ int hark_mime_parse(const char *raw, size_t len, const struct hark_mime_opts *op
     m->text = hark_strdup("(stand-in parser)");
     hark_msg_add_ident(m, "email", from);
     m->thread_key = hark_strdup(from);
+    /* Always set: src/msg.c leaks a fresh {} when thread is NULL (reported). */
+    hark_msg_thread_set(m, "message_id", m->provider_message_id);
     res->msg = m;
     if (autos != NULL && strcasecmp(autos, "no") != 0) {
         res->auto_generated = 1;
@@ -271,6 +287,10 @@ int main(int argc, char **argv)
     event_base_dispatch(g_base);
     ch.adapter->stop(&ch);
     ch.adapter->destroy(ch.ctx);
+    /* Callbacks still due run after destroy: the adapter must ignore them. */
+    while (g_laters != NULL) {
+        later_run(-1, 0, g_laters);
+    }
     event_free(sigterm);
     event_free(sigint);
     event_base_free(g_base);
