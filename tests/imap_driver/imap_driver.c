@@ -134,7 +134,14 @@ void hark_state_set(struct hark_channel *ch, const char *field, const char *valu
 {
     (void)ch;
     json_object_set_new(g_state, field, json_string(value));
-    json_dump_file(g_state, g_state_path, JSON_COMPACT);
+    {
+        /* Atomically, so that a test reading it never sees half a file. */
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", g_state_path);
+        if (json_dump_file(g_state, tmp, JSON_COMPACT) == 0) {
+            rename(tmp, g_state_path);
+        }
+    }
     emit(json_pack("{s:s,s:s,s:s}", "event", "state", "field", field, "value", value));
     defer(done, NULL, arg, HARK_STORE_OK, NULL);
 }
