@@ -86,13 +86,29 @@ unit: $(UNIT_BIN)
 unit-san:
 	$(MAKE) SANITIZE=1 unit
 
-# libFuzzer targets, built with clang against the library sources.
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-               -Iinclude -Isrc $(PKG_CFLAGS)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(GEN_SRC)
-	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(GEN_SRC) $(LIBS)
+# libFuzzer targets: the library is compiled once with clang's fuzzer
+# instrumentation, then each target links against it.
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE \
+               -DHARK_VERSION='"$(VERSION)"' -Iinclude -Isrc $(PKG_CFLAGS)
+FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(LIB_SRC)) \
+            $(patsubst $(BUILD)/gen/%.c,build-fuzz/obj/gen/%.o,$(GEN_SRC))
 
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+build-fuzz/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+build-fuzz/libhark-fuzz.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libhark-fuzz.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libhark-fuzz.a $(LIBS)
+
+-include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)
 
 FUZZ_SECONDS ?= 10
 fuzz: $(FUZZ_BIN)

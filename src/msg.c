@@ -302,12 +302,13 @@ json_t *hark_msg_to_json(const struct hark_msg *msg, const char *id)
         json_object_set_new(o, "reply_text", json_string(reply ? reply : "")) < 0 ||
         json_object_set_new(o, "attachments", attachments_json(msg)) < 0 ||
         set_str(o, "provider_message_id", msg->provider_message_id) < 0 ||
-        json_object_set(o, "thread", msg->thread ? msg->thread : json_object()) < 0 ||
+        json_object_set_new(o, "thread", msg->thread ? json_incref(msg->thread) : json_object()) < 0 ||
         json_object_set_new(o, "sent_at", msg->sent_at ? json_integer(msg->sent_at) : json_null()) < 0 ||
         json_object_set_new(o, "received_at", json_integer(msg->received_at)) < 0 ||
+        (msg->extra && json_object_set(o, "extra", msg->extra) < 0) ||
+        /* status and error come last: the store updates them in place. */
         set_str(o, "status", msg->status) < 0 ||
-        (msg->error && set_str(o, "error", msg->error) < 0) ||
-        (msg->extra && json_object_set(o, "extra", msg->extra) < 0)) {
+        json_object_set_new(o, "error", msg->error ? json_string(msg->error) : json_null()) < 0) {
         json_decref(o);
         return NULL;
     }

@@ -53,6 +53,9 @@ typedef void (*hark_redis_state_fn)(void *arg, int connected);
 struct hark_redis *hark_redis_new(struct event_base *base, const struct hark_redis_opts *opts,
                                   const char *name, hark_redis_state_fn on_state, void *arg);
 
+/* SCRIPT LOAD script at every (re)connect, before the connection is up. */
+int hark_redis_preload(struct hark_redis *r, const struct hark_script *script);
+
 /* Disconnect; pending callbacks run with a NULL reply. */
 void hark_redis_free(struct hark_redis *r);
 
@@ -71,7 +74,8 @@ int hark_redis_command(struct hark_redis *r, redisCallbackFn *fn, void *privdata
 /*
  * EVALSHA script numkeys keys... args...; on a NOSCRIPT error the same
  * call is sent again as EVAL, transparently. argv holds numkeys, keys and
- * args (not the command or the sha). Same return contract as above.
+ * args (not the command or the sha); argv and argvlen must stay valid
+ * until fn has run. Same return contract as above.
  */
 int hark_redis_script(struct hark_redis *r, const struct hark_script *script,
                       redisCallbackFn *fn, void *privdata,
