@@ -28,12 +28,12 @@ def need_core(request):
 
 
 def config(redis_port, dc, **extra):
-    lines = ["[redis]", "url = redis://127.0.0.1:%d/0" % redis_port, "",
-             "[channel.support]", "type = imap", "url = %s" % dc.url(),
+    from conftest import base_config, free_port
+    lines = ["[channel.support]", "type = imap", "url = %s" % dc.url(),
              "username = %s" % dc.user, "password = %s" % dc.password,
              "ca_file = %s" % dc.ca_file, "idle_restart = 5s"]
     lines += ["%s = %s" % kv for kv in extra.items()]
-    return "\n".join(lines) + "\n"
+    return base_config(free_port(), redis_port, extra="\n".join(lines) + "\n")
 
 
 def wait(pred, timeout=20, what="condition"):
