@@ -11,6 +11,7 @@ extern const struct hark_adapter hark_adapter_web;
 extern const struct hark_adapter hark_adapter_meta;
 extern const struct hark_adapter hark_adapter_telegram;
 extern const struct hark_adapter hark_adapter_x;
+extern const struct hark_adapter hark_adapter_imap;
 
 static const struct hark_adapter *const adapters[] = {
     &hark_adapter_twilio,
@@ -19,6 +20,7 @@ static const struct hark_adapter *const adapters[] = {
     &hark_adapter_meta,
     &hark_adapter_telegram,
     &hark_adapter_x,
+    &hark_adapter_imap,
     NULL,
 };
 
