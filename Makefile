@@ -116,6 +116,7 @@ fuzz: $(FUZZ_BIN)
 
 integration: all
 	$(MAKE) SANITIZE=1 all
+	sh tests/imap_driver/build.sh build-san
 	HARKD=$(CURDIR)/build-san/harkd $(PYTHON) -m pytest -q tests/integration
 
 smoke: all

@@ -15,6 +15,7 @@
 #include "hark/alloc.h"
 #include "hark/log.h"
 #include "imap_int.h"
+#include "smtp_send.h"
 
 static const struct hark_conf_key imap_keys[] = {
     {"url", HARK_CT_STRING, NULL, 1, 0, 0,
@@ -229,10 +230,12 @@ static void imap_destroy(void *arg)
 
 const struct hark_adapter hark_adapter_imap = {
     .name = "imap",
-    .caps = HARK_CAP_POLLER,
+    .caps = HARK_CAP_POLLER | HARK_CAP_SENDER,
     .keys = imap_keys,
     .init = imap_init,
     .destroy = imap_destroy,
     .start = imap_start,
     .stop = imap_stop,
+    .build_send = smtp_build_send,
+    .read_send = smtp_read_send,
 };
