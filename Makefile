@@ -52,7 +52,8 @@ all: $(BUILD)/harkd
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
@@ -72,7 +73,8 @@ $(BUILD)/harkd: $(BUILD)/obj/src/main.o $(BUILD)/libhark.a
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libhark.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libhark.a $(LDFLAGS_ALL) $(LIBS) -lcmocka
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libhark.a $(LDFLAGS_ALL) $(LIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -95,7 +97,8 @@ FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(LIB_SRC)) \
 
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CLANG   $<"
+	@clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 build-fuzz/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)

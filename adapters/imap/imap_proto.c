@@ -322,7 +322,7 @@ static void read_caps(struct cur *c, struct imap_resp *r)
 {
     r->has_caps = 1;
     for (;;) {
-        const char *s = c->p;
+        const char *s;
         skip_sp(c);
         s = c->p;
         while (c->p < c->end && *c->p != ' ' && *c->p != ']' && *c->p != '\r'
@@ -403,7 +403,7 @@ static int read_fetch(struct cur *c, struct imap_resp *r)
     }
     c->p++;
     for (;;) {
-        const char *name = c->p;
+        const char *name;
         size_t n;
         uint64_t v;
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hark/alloc.h"
+#include "hark/buf.h"
 #include "hark/codec.h"
 #include "hark/conf.h"
 #include "hark/text.h"
@@ -16,46 +17,6 @@
 
 #define SMTP_MSG_CAP (4 * 1024 * 1024)
 #define SMTP_ADDR_MAX 320
-
-/* A bounded growing string. */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->failed) {
-        return;
-    }
-    if (b->len + n + 1 > SMTP_MSG_CAP) {
-        b->failed = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 1024;
-        char *grown;
-        while (ncap < b->len + n + 1) {
-            ncap *= 2;
-        }
-        grown = hark_realloc(b->s, ncap);
-        if (grown == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->s = grown;
-        b->cap = ncap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
 
 /* 1 when s holds a CR, LF or NUL-free control character that breaks a header. */
 static int has_line_break(const char *s)
@@ -148,7 +109,7 @@ char *smtp_reply_subject(const char *subject)
 }
 
 /* Append the subject as a header, RFC 2047 base64 words when not ASCII. */
-static void add_subject(struct sbuf *b, const char *subject)
+static void add_subject(struct hark_buf *b, const char *subject)
 {
     char *clean = hark_strdup(subject);
     size_t len, i = 0;
@@ -162,11 +123,11 @@ static void add_subject(struct sbuf *b, const char *subject)
             *p = ' ';
         }
     }
-    sb_str(b, "Subject: ");
+    hark_buf_str(b, "Subject: ");
     len = strlen(clean);
     if (is_ascii(clean) && len <= 900) {
-        sb_str(b, clean);
-        sb_str(b, "\r\n");
+        hark_buf_str(b, clean);
+        hark_buf_str(b, "\r\n");
         hark_free(clean);
         return;
     }
@@ -182,27 +143,27 @@ static void add_subject(struct sbuf *b, const char *subject)
         }
         hark_base64_encode((const unsigned char *)clean + i, n, enc, sizeof(enc));
         if (i > 0) {
-            sb_str(b, "\r\n ");
+            hark_buf_str(b, "\r\n ");
         }
-        sb_str(b, "=?UTF-8?B?");
-        sb_str(b, enc);
-        sb_str(b, "?=");
+        hark_buf_str(b, "=?UTF-8?B?");
+        hark_buf_str(b, enc);
+        hark_buf_str(b, "?=");
         i += n;
     }
-    sb_str(b, "\r\n");
+    hark_buf_str(b, "\r\n");
     hark_free(clean);
 }
 
 /* Append one Message-ID token in angle brackets. */
-static void add_msgid(struct sbuf *b, const char *id, size_t n)
+static void add_msgid(struct hark_buf *b, const char *id, size_t n)
 {
     if (n > 0 && id[0] == '<') {
-        sb_add(b, id, n);
+        hark_buf_add(b, id, n);
         return;
     }
-    sb_str(b, "<");
-    sb_add(b, id, n);
-    sb_str(b, ">");
+    hark_buf_str(b, "<");
+    hark_buf_add(b, id, n);
+    hark_buf_str(b, ">");
 }
 
 /* True when the id (with or without brackets) is among the space-separated refs. */
@@ -244,7 +205,7 @@ static int refs_contain(const char *refs, const char *id)
  * Append References: the first known reference and the newest ones (so
  * the header stays bounded), then the message answered.
  */
-static void add_references(struct sbuf *b, const char *refs, const char *reply_to)
+static void add_references(struct hark_buf *b, const char *refs, const char *reply_to)
 {
     const char *tok[256];
     size_t len[256];
@@ -269,24 +230,24 @@ static void add_references(struct sbuf *b, const char *refs, const char *reply_t
     if (n == 0 && reply_to == NULL) {
         return;
     }
-    sb_str(b, "References:");
+    hark_buf_str(b, "References:");
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && n > SMTP_MAX_REFERENCES && i < n - (SMTP_MAX_REFERENCES - 1)) {
             continue;
         }
-        sb_str(b, first ? " " : "\r\n ");
+        hark_buf_str(b, first ? " " : "\r\n ");
         add_msgid(b, tok[i], len[i]);
         first = 0;
     }
     if (reply_to != NULL && !refs_contain(refs, reply_to)) {
-        sb_str(b, first ? " " : "\r\n ");
+        hark_buf_str(b, first ? " " : "\r\n ");
         add_msgid(b, reply_to, strlen(reply_to));
     }
-    sb_str(b, "\r\n");
+    hark_buf_str(b, "\r\n");
 }
 
 /* RFC 5322 date of now_ms in UTC, independent of the locale. */
-static void add_date(struct sbuf *b, int64_t now_ms)
+static void add_date(struct hark_buf *b, int64_t now_ms)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -299,7 +260,7 @@ static void add_date(struct sbuf *b, int64_t now_ms)
     snprintf(line, sizeof(line), "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
              days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
              tm.tm_hour, tm.tm_min, tm.tm_sec);
-    sb_str(b, line);
+    hark_buf_str(b, line);
 }
 
 /* 1 when text is ASCII with lines of at most 998 octets: sendable as 7bit. */
@@ -319,12 +280,12 @@ static int plain_7bit(const char *text)
 }
 
 /* Append text with CRLF line ends. */
-static void add_text_7bit(struct sbuf *b, const char *text)
+static void add_text_7bit(struct hark_buf *b, const char *text)
 {
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\r\n");
-        sb_add(b, p, n);
-        sb_str(b, "\r\n");
+        hark_buf_add(b, p, n);
+        hark_buf_str(b, "\r\n");
         p += n;
         if (*p == '\r' && p[1] == '\n') {
             p += 2;
@@ -335,7 +296,7 @@ static void add_text_7bit(struct sbuf *b, const char *text)
 }
 
 /* Append text quoted-printable (RFC 2045 6.7), lines of at most 76 characters. */
-static void add_text_qp(struct sbuf *b, const char *text)
+static void add_text_qp(struct hark_buf *b, const char *text)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t col = 0;
@@ -348,7 +309,7 @@ static void add_text_qp(struct sbuf *b, const char *text)
             if (*p == '\r') {
                 p++;
             }
-            sb_str(b, "\r\n");
+            hark_buf_str(b, "\r\n");
             col = 0;
             continue;
         }
@@ -364,22 +325,22 @@ static void add_text_qp(struct sbuf *b, const char *text)
             n = 3;
         }
         if (col + n > 75) {
-            sb_str(b, "=\r\n");
+            hark_buf_str(b, "=\r\n");
             col = 0;
         }
-        sb_add(b, enc, n);
+        hark_buf_add(b, enc, n);
         col += n;
     }
     if (col > 0) {
-        sb_str(b, "\r\n");
+        hark_buf_str(b, "\r\n");
     }
 }
 
 char *smtp_compose(const struct hark_outbound *ob, const char *from, const char *message_id,
                    int64_t now_ms, size_t *len, char *err, size_t err_len)
 {
-    struct sbuf b = {0};
-    struct sbuf text = {0};
+    struct hark_buf b = {.max = SMTP_MSG_CAP};
+    struct hark_buf text = {.max = SMTP_MSG_CAP};
     char *subject = NULL;
     const char *reply_to = ob->reply_to && ob->reply_to[0] ? ob->reply_to : NULL;
 
@@ -392,40 +353,40 @@ char *smtp_compose(const struct hark_outbound *ob, const char *from, const char 
         snprintf(err, err_len, "address is not valid UTF-8");
         return NULL;
     }
-    sb_str(&text, ob->text ? ob->text : "");
+    hark_buf_str(&text, ob->text ? ob->text : "");
     if (ob->n_attachments > 0) {
-        sb_str(&text, "\n\nAttachments:\n");
+        hark_buf_str(&text, "\n\nAttachments:\n");
         for (size_t i = 0; i < ob->n_attachments; i++) {
-            sb_str(&text, ob->attachment_urls[i]);
-            sb_str(&text, "\n");
+            hark_buf_str(&text, ob->attachment_urls[i]);
+            hark_buf_str(&text, "\n");
         }
     }
     subject = smtp_reply_subject(ob->subject);
     if (subject == NULL || text.failed) {
         goto oom;
     }
-    sb_str(&b, "From: ");
-    sb_str(&b, from);
-    sb_str(&b, "\r\nTo: ");
-    sb_str(&b, ob->to);
-    sb_str(&b, "\r\n");
+    hark_buf_str(&b, "From: ");
+    hark_buf_str(&b, from);
+    hark_buf_str(&b, "\r\nTo: ");
+    hark_buf_str(&b, ob->to);
+    hark_buf_str(&b, "\r\n");
     add_subject(&b, subject);
     add_date(&b, now_ms);
-    sb_str(&b, "Message-ID: ");
-    sb_str(&b, message_id);
-    sb_str(&b, "\r\n");
+    hark_buf_str(&b, "Message-ID: ");
+    hark_buf_str(&b, message_id);
+    hark_buf_str(&b, "\r\n");
     if (reply_to != NULL) {
-        sb_str(&b, "In-Reply-To: ");
+        hark_buf_str(&b, "In-Reply-To: ");
         add_msgid(&b, reply_to, strlen(reply_to));
-        sb_str(&b, "\r\n");
+        hark_buf_str(&b, "\r\n");
     }
     add_references(&b, ob->references, reply_to);
-    sb_str(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n");
+    hark_buf_str(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n");
     if (text.s != NULL && !plain_7bit(text.s)) {
-        sb_str(&b, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+        hark_buf_str(&b, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
         add_text_qp(&b, text.s);
     } else {
-        sb_str(&b, "Content-Transfer-Encoding: 7bit\r\n\r\n");
+        hark_buf_str(&b, "Content-Transfer-Encoding: 7bit\r\n\r\n");
         add_text_7bit(&b, text.s ? text.s : "");
     }
     if (b.failed) {

@@ -35,26 +35,6 @@ static int path_id_ok(const char *s)
     return 1;
 }
 
-/*
- * The text to send: ob->text, followed by the attachment URLs on their own
- * lines (the Send API and WhatsApp take one medium per message; links keep
- * every attachment reachable in a single call). New string or NULL.
- */
-static char *text_with_links(const struct hark_outbound *ob)
-{
-    char *text = hark_strdup(ob->text ? ob->text : ""), *next;
-
-    for (size_t i = 0; text != NULL && i < ob->n_attachments; i++) {
-        if (ob->attachment_urls[i] == NULL) {
-            continue;
-        }
-        next = hark_asprintf("%s%s%s", text, text[0] ? "\n" : "", ob->attachment_urls[i]);
-        hark_free(text);
-        text = next;
-    }
-    return text;
-}
-
 /* 1 when ob is a single attachment without text: it is sent as media. */
 static int only_one_attachment(const struct hark_outbound *ob)
 {
@@ -235,7 +215,7 @@ int meta_build_send(const struct hark_channel *ch, const struct hark_outbound *o
         snprintf(err, err_len, "access_token is not configured");
         return -1;
     }
-    if ((text = text_with_links(ob)) == NULL) {
+    if ((text = hark_outbound_text(ob, 0)) == NULL) {
         explicit_bzero(token, sizeof(token));
         snprintf(err, err_len, "out of memory");
         return -1;

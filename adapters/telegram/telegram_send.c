@@ -68,19 +68,6 @@ static size_t tg_utf16_units(const char *s)
     return units;
 }
 
-/* The text to send: ob->text, then every attachment URL on its own line. */
-static char *tg_compose_text(const struct hark_outbound *ob)
-{
-    char *text = hark_strdup(ob->text ? ob->text : "");
-
-    for (size_t i = 0; text != NULL && i < ob->n_attachments; i++) {
-        char *next = hark_asprintf("%s%s%s", text, text[0] ? "\n" : "", ob->attachment_urls[i]);
-        hark_free(text);
-        text = next;
-    }
-    return text;
-}
-
 /*
  * Build POST {api_url}/bot<token>/sendMessage with a JSON body {chat_id,
  * text, reply_parameters}. Returns 0 with call filled, or -1 with err set
@@ -114,7 +101,7 @@ int telegram_build_send(const struct hark_channel *ch, const struct hark_outboun
         snprintf(err, err_len, "telegram: no chat to answer (to is not a Telegram id)");
         goto done;
     }
-    text = tg_compose_text(ob);
+    text = hark_outbound_text(ob, 0);
     if (text == NULL) {
         snprintf(err, err_len, "telegram: out of memory");
         goto done;

@@ -13,68 +13,34 @@
 #include "hark/conf.h"
 #include "hark/text.h"
 #include "delivery.h"
+#include "hark/buf.h"
 #include "twilio_send.h"
 
 #define TWILIO_DEFAULT_API "https://api.twilio.com"
 #define TWILIO_BODY_CAP (256 * 1024)
 
-/* A bounded growing string for the form body. */
-struct form_buf {
-    char *s;
-    size_t len, cap;
-    int failed;
-};
-
-static void fb_append(struct form_buf *b, const char *s, size_t n)
-{
-    if (b->failed) {
-        return;
-    }
-    if (b->len + n + 1 > TWILIO_BODY_CAP) {
-        b->failed = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        char *grown;
-        while (ncap < b->len + n + 1) {
-            ncap *= 2;
-        }
-        grown = hark_realloc(b->s, ncap);
-        if (grown == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->s = grown;
-        b->cap = ncap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
 /* Append name=value, percent-encoded as application/x-www-form-urlencoded. */
-static void fb_pair(struct form_buf *b, const char *name, const char *value)
+static void fb_pair(struct hark_buf *b, const char *name, const char *value)
 {
     static const char hex[] = "0123456789ABCDEF";
 
     if (b->len > 0) {
-        fb_append(b, "&", 1);
+        hark_buf_add(b, "&", 1);
     }
-    fb_append(b, name, strlen(name));
-    fb_append(b, "=", 1);
+    hark_buf_add(b, name, strlen(name));
+    hark_buf_add(b, "=", 1);
     for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
         char enc[3];
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
             *p == '-' || *p == '_' || *p == '.' || *p == '*') {
-            fb_append(b, (const char *)p, 1);
+            hark_buf_add(b, (const char *)p, 1);
         } else if (*p == ' ') {
-            fb_append(b, "+", 1);
+            hark_buf_add(b, "+", 1);
         } else {
             enc[0] = '%';
             enc[1] = hex[*p >> 4];
             enc[2] = hex[*p & 15];
-            fb_append(b, enc, 3);
+            hark_buf_add(b, enc, 3);
         }
     }
 }
@@ -133,7 +99,7 @@ int twilio_build_send(const struct hark_channel *ch, const struct hark_outbound 
     const char *channel = ob->channel ? ob->channel : "sms";
     char token[HARK_SECRET_MAX];
     char addr[256];
-    struct form_buf b = {0};
+    struct hark_buf b = {.max = TWILIO_BODY_CAP};
     size_t api_len;
 
     memset(call, 0, sizeof(*call));

@@ -42,33 +42,6 @@ static int api_address(const char *in, int alnum_ok, char *out, size_t cap)
     return 0;
 }
 
-/*
- * The text to send: the reply, then each attachment URL on its own line
- * (SMS carries no files). New string or NULL (no memory or too long).
- */
-static char *send_text(const struct hark_outbound *ob)
-{
-    size_t len = strlen(ob->text) + 1, at;
-    char *out;
-
-    for (size_t i = 0; i < ob->n_attachments; i++) {
-        len += strlen(ob->attachment_urls[i]) + 1;
-    }
-    if (len > VONAGE_MAX_SEND_TEXT || (out = hark_malloc(len)) == NULL) {
-        return NULL;
-    }
-    at = strlen(ob->text);
-    memcpy(out, ob->text, at);
-    for (size_t i = 0; i < ob->n_attachments; i++) {
-        size_t n = strlen(ob->attachment_urls[i]);
-        out[at++] = '\n';
-        memcpy(out + at, ob->attachment_urls[i], n);
-        at += n;
-    }
-    out[at] = '\0';
-    return out;
-}
-
 /* 1 when s has a byte outside ASCII (the SMS must then be sent as unicode). */
 static int non_ascii(const char *s)
 {
@@ -114,7 +87,7 @@ int vonage_build_send(const struct hark_channel *ch, const struct hark_outbound 
         snprintf(err, err_len, "vonage: nothing to send");
         goto done;
     }
-    if ((text = send_text(ob)) == NULL || (req = json_object()) == NULL) {
+    if ((text = hark_outbound_text(ob, VONAGE_MAX_SEND_TEXT)) == NULL || (req = json_object()) == NULL) {
         snprintf(err, err_len, "vonage: text too long or out of memory");
         goto done;
     }

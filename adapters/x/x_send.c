@@ -16,19 +16,6 @@
 
 #include "x.h"
 
-/* ob->text followed by the attachment URLs, one per line. */
-static char *x_compose_text(const struct hark_outbound *ob)
-{
-    char *text = hark_strdup(ob->text ? ob->text : "");
-
-    for (size_t i = 0; text != NULL && i < ob->n_attachments; i++) {
-        char *next = hark_asprintf("%s%s%s", text, text[0] ? "\n" : "", ob->attachment_urls[i]);
-        hark_free(text);
-        text = next;
-    }
-    return text;
-}
-
 /*
  * Build the provider call for one reply. Returns 0 with call filled, or -1
  * with err set (no access_token, no valid recipient or tweet to answer,
@@ -53,7 +40,7 @@ int x_build_send(const struct hark_channel *ch, const struct hark_outbound *ob,
         snprintf(err, err_len, mention ? "x: no tweet to answer" : "x: recipient is not an X id");
         goto done;
     }
-    text = x_compose_text(ob);
+    text = hark_outbound_text(ob, 0);
     if (text == NULL || text[0] == '\0' || !hark_utf8_valid(text, strlen(text))) {
         snprintf(err, err_len, "x: %s", text == NULL ? "out of memory" : "empty or invalid text");
         goto done;

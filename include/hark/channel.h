@@ -157,6 +157,13 @@ struct hark_channel {
     struct hark_core *core;             /* for pollers: hark_ingest() */
 };
 
+/*
+ * ob->text followed by each attachment URL on its own line, for channels
+ * that send links instead of files. New string, or NULL when it would be
+ * longer than max bytes (0: 1 MiB) or memory ran out.
+ */
+char *hark_outbound_text(const struct hark_outbound *ob, size_t max);
+
 /* Release what an adapter's build_send filled. */
 void hark_http_call_clear(struct hark_http_call *call);
 
