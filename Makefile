@@ -127,6 +127,8 @@ smoke: all
 
 test: deps
 	$(MAKE) all
+	$(MAKE) check
+	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) unit-san
 	$(MAKE) fuzz
@@ -139,9 +141,12 @@ run: deps all
 bench: deps all
 	$(PYTHON) tests/bench/bench.py --harkd build/harkd
 
+# The shipped configurations must pass harkd -t (secrets given dummy values).
 check: all
 	sh scripts/checksrc.sh
-	$(BUILD)/harkd -t -c conf/harkd.conf.example
+	TWILIO_AUTH_TOKEN=check $(BUILD)/harkd -t -c conf/harkd.conf.example
+	HARK_DEV_TWILIO_TOKEN=a HARK_DEV_VONAGE_SECRET=b HARK_DEV_WEB_SECRET=c \
+	    $(BUILD)/harkd -t -c conf/dev.conf
 
 lint:
 	sh scripts/lint.sh
