@@ -290,3 +290,14 @@ def test_version_and_help():
     assert out.returncode == 0 and out.stdout.startswith("harkd ")
     out = subprocess.run([HARKD, "-h"], capture_output=True, text=True)
     assert out.returncode == 0 and "-c" in out.stdout
+
+
+def test_script_flushed_from_redis_is_sent_again(harkd, redis_server):
+    """NOSCRIPT recovery: after SCRIPT FLUSH the ingest still lands, once."""
+    r = redis_server.client()
+    assert post(harkd, "/hooks/sms-main", sms("SM" + "a1" * 16), TOKEN)[0] == 200
+    r.script_flush()
+    for sid in ("SM" + "b2" * 16, "SM" + "c3" * 16):
+        assert post(harkd, "/hooks/sms-main", sms(sid), TOKEN)[0] == 200
+    assert [json.loads(f["data"])["provider_message_id"] for _, f in events(r)] == \
+        ["SM" + "a1" * 16, "SM" + "b2" * 16, "SM" + "c3" * 16]
