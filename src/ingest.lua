@@ -22,6 +22,7 @@
 --   ts        message time, epoch ms
 --   subject   email subject ("" none)
 --   concat    p: "part/total/ttl_ms" of a concatenated SMS part ("" otherwise)
+--   ownraw    this message's own reference as given (email Message-ID), "" none
 -- Returns one word per record: new, dup, ok, unknown, part.
 --
 -- ARGV[4] = "sweep" instead runs the periodic sweep (worker 0): ARGV[5] is
@@ -33,7 +34,7 @@
 -- fail halfway: a Redis script that errors would leave earlier writes.
 
 local events, base, maxlen, now = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local F = 19
+local F = 20
 local results = {}
 
 local function split(s, sep)
@@ -138,8 +139,16 @@ local function ingest_message(r)
   end
   if r.ownref ~= '' then
     redis.call('SETNX', base .. 'ref:' .. r.ownref, conv)
-    f[#f + 1] = 'references'
-    f[#f + 1] = cur[4] and (cur[4] .. ' ' .. r.ownref) or r.ownref
+    -- The conversation keeps the Message-IDs themselves: replies need them.
+    -- Bounded: the newest ~4 KB, as mail clients also shorten References.
+    if r.ownraw ~= '' then
+      local refs = cur[4] and (cur[4] .. ' ' .. r.ownraw) or r.ownraw
+      if #refs > 4096 then
+        refs = string.sub(refs, (string.find(refs, ' ', #refs - 4096, true) or #refs - 4096) + 1)
+      end
+      f[#f + 1] = 'references'
+      f[#f + 1] = refs
+    end
   end
   if inbound then
     f[#f + 1] = 'last_inbound_at'; f[#f + 1] = r.ts
@@ -360,7 +369,7 @@ for i = 0, n - 1 do
     direction = ARGV[o + 8], idents = ARGV[o + 9], contact = ARGV[o + 10],
     name = ARGV[o + 11], refs = ARGV[o + 12], ownref = ARGV[o + 13],
     customer = ARGV[o + 14], ours = ARGV[o + 15], pmid = ARGV[o + 16], ts = ARGV[o + 17],
-    subject = ARGV[o + 18], concat = ARGV[o + 19] }
+    subject = ARGV[o + 18], concat = ARGV[o + 19], ownraw = ARGV[o + 20] }
   if r.op == 'm' then
     results[#results + 1] = ingest_message(r)
   elseif r.op == 'p' then

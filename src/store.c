@@ -12,7 +12,7 @@
 #include "hark/text.h"
 #include "store.h"
 
-#define RECORD_FIELDS 19
+#define RECORD_FIELDS 20
 #define CALL_HEADER 6           /* numkeys, events key, base, maxlen, now, n */
 
 extern const char hark_ingest_lua[];
@@ -435,6 +435,7 @@ static int send_batch(struct hark_store *st, int p)
         set_arg(c, i++, r->ts);
         set_arg(c, i++, m->subject);
         set_arg(c, i++, r->concat);
+        set_arg(c, i++, m->own_ref);
     }
     /* Detach the records from the queue; the call owns them now. */
     part->head = r;

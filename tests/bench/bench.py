@@ -188,7 +188,7 @@ def redis_ceiling(port, n):
     args = ["EVALSHA", sha, "1", "hark:{0}:events", "hark:{0}:", "100000000", "1764400000000", "1",
             "m", "id__rand_int__", data, "conv__rand_int__", "sms|+34610000000|+15557654321", "sms",
             "sms", "inbound", "phone\x1f+3461__rand_int__", "contact__rand_int__", "", "", "",
-            "+34610000000", "+15557654321", "SM__rand_int__", "1764400000000", "", ""]
+            "+34610000000", "+15557654321", "SM__rand_int__", "1764400000000", "", "", ""]
     out = sh(["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "64", "-P", "1", "-r", "1000000000",
               "-q", "--csv"] + args).stdout
     m = re.findall(r'"([\d.]+)"', out)
