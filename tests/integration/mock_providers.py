@@ -103,7 +103,13 @@ class MockProviders:
             return 200, {"messaging_product": "whatsapp", "contacts": [],
                          "messages": [{"id": "wamid.%d" % n}]}
         if path.startswith("/bot") and path.endswith("/sendMessage"):
-            return 200, {"ok": True, "result": {"message_id": n, "date": int(time.time())}}
+            # The result is the sent Message, which names its chat (Bot API).
+            try:
+                chat = json.loads(body).get("chat_id")
+            except (ValueError, AttributeError):
+                chat = None
+            return 200, {"ok": True, "result": {"message_id": n, "date": int(time.time()),
+                                                "chat": {"id": chat, "type": "private"}}}
         if path.startswith("/2/dm_conversations/"):
             return 201, {"data": {"dm_conversation_id": "1-2", "dm_event_id": str(10**18 + n)}}
         if path == "/2/tweets":
