@@ -159,6 +159,13 @@ static int call_setup(struct dl_call *c)
     rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, delivery_on_header);
     rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "harkd/" HARK_VERSION);
+    if (c->call.ca_file != NULL) {
+        rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->call.ca_file);
+    }
+    if (c->call.tls_no_verify) {
+        rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (c->call.userpwd != NULL) {
         rc |= curl_easy_setopt(e, CURLOPT_USERPWD, c->call.userpwd);
     }

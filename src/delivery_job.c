@@ -483,7 +483,8 @@ static void job_on_prepare(redisAsyncContext *c, void *reply, void *arg)
             j->step = J_DEAD;
         } else {
             json_object_set_new(j->msg, "status", json_string("queued"));
-            json_object_del(j->msg, "error");
+            /* Keep the key where it is: status and error close the JSON. */
+            json_object_set_new(j->msg, "error", json_null());
             j->step = J_SEND;
         }
     } else if (strcmp(state, "failed") == 0 && !j->replay) {
@@ -573,6 +574,28 @@ static void job_on_delivered(void *arg, const struct hark_delivery_result *res)
     job_run(j);
 }
 
+/*
+ * What a public thread's reply answers: the conversation's thread_ref when
+ * set, else the customer's last comment or tweet. Conversations of public
+ * threads have keys "post:", "mention:" or "tweet:"; a direct message has
+ * none, and gets NULL, so that it is sent as a message, not a comment.
+ */
+static const char *job_thread_ref(struct ob_job *j, const char *last_inbound)
+{
+    static const char *const public_prefixes[] = {"post:", "mention:", "tweet:"};
+    const char *key = conv_get(j, "thread_key");
+
+    if (conv_get(j, "thread_ref") != NULL) {
+        return conv_get(j, "thread_ref");
+    }
+    for (size_t i = 0; key != NULL && i < sizeof(public_prefixes) / sizeof(public_prefixes[0]); i++) {
+        if (strncmp(key, public_prefixes[i], strlen(public_prefixes[i])) == 0) {
+            return last_inbound;
+        }
+    }
+    return NULL;
+}
+
 static void job_send(struct ob_job *j)
 {
     const char *urls[HARK_MAX_ATTACHMENTS];
@@ -598,7 +621,7 @@ static void job_send(struct ob_job *j)
     ob.reply_to = conv_get(j, "last_inbound_pmid");
     ob.subject = conv_get(j, "subject");
     ob.references = conv_get(j, "references");
-    ob.thread_ref = conv_get(j, "thread_ref") ? conv_get(j, "thread_ref") : ob.reply_to;
+    ob.thread_ref = job_thread_ref(j, ob.reply_to);
     ob.template_name = conv_get(j, "template_name");
     ob.last_inbound_at = lia ? strtoll(lia, NULL, 10) : 0;
     if (j->ch->adapter->build_send(j->ch, &ob, &call, err, sizeof(err)) < 0) {

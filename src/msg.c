@@ -301,7 +301,8 @@ json_t *hark_msg_to_json(const struct hark_msg *msg, const char *id)
         json_object_set_new(o, "text", json_string(msg->text ? msg->text : "")) < 0 ||
         json_object_set_new(o, "reply_text", json_string(reply ? reply : "")) < 0 ||
         json_object_set_new(o, "attachments", attachments_json(msg)) < 0 ||
-        set_str(o, "provider_message_id", msg->provider_message_id) < 0 ||
+        json_object_set_new(o, "provider_message_id", msg->provider_message_id
+                                ? json_string(msg->provider_message_id) : json_null()) < 0 ||
         json_object_set_new(o, "thread", msg->thread ? json_incref(msg->thread) : json_object()) < 0 ||
         json_object_set_new(o, "sent_at", msg->sent_at ? json_integer(msg->sent_at) : json_null()) < 0 ||
         json_object_set_new(o, "received_at", json_integer(msg->received_at)) < 0 ||

@@ -81,6 +81,21 @@ if step == 'sent' then
     if redis.call('EXISTS', conv) == 1 then
         redis.call('HSET', conv, 'last_outbound_at', now, 'last_message_at', now)
         redis.call('HDEL', conv, 'unanswered_since')
+        -- The sweep's index of unanswered conversations shares the key base.
+        local base = string.match(conv, '^(.*:)conv:[^:]*$')
+        if base then redis.call('ZREM', base .. 'unanswered', conv_id) end
+        if ref then
+            -- Our Message-ID joins the thread's references (newest ~4 KB kept).
+            local mid = cjson.decode(json).provider_message_id
+            if type(mid) == 'string' and mid ~= '' then
+                local refs = redis.call('HGET', conv, 'references')
+                refs = refs and (refs .. ' ' .. mid) or mid
+                if #refs > 4096 then
+                    refs = string.sub(refs, (string.find(refs, ' ', #refs - 4096, true) or #refs - 4096) + 1)
+                end
+                redis.call('HSET', conv, 'references', refs)
+            end
+        end
     end
     emit(events, 'message.sent', maxlen, conv_id, msg_id, json)
     return 'OK'

@@ -64,5 +64,6 @@ void hark_http_call_clear(struct hark_http_call *call)
     hark_free(call->bearer);
     hark_free(call->mail_from);
     hark_free(call->rcpt_to);
+    hark_free(call->ca_file);
     memset(call, 0, sizeof(*call));
 }

@@ -446,6 +446,11 @@ int smtp_build_send(const struct hark_channel *ch, const struct hark_outbound *o
     }
     call->method = "SMTP";
     call->url = hark_strdup(url);
+    /* The mailbox's trust settings apply to its SMTP server too. */
+    if (hark_section_get(ch->section, "ca_file") != NULL) {
+        call->ca_file = hark_strdup(hark_section_get(ch->section, "ca_file"));
+    }
+    call->tls_no_verify = !hark_section_bool(ch->section, "tls_verify", 1);
     call->mail_from = hark_asprintf("<%s>", addr);
     call->rcpt_to = hark_asprintf("<%s>", ob->to);
     if (call->url == NULL || call->mail_from == NULL || call->rcpt_to == NULL) {

@@ -90,6 +90,9 @@ struct hark_http_call {
     /* SMTP (url smtp:// or smtps://): envelope; body is the RFC 5322 message. */
     char *mail_from;
     char *rcpt_to;
+    /* TLS trust for this call: a PEM file of a private CA (NULL: system store). */
+    char *ca_file;
+    int tls_no_verify;          /* 1 only when the operator turned verification off */
 };
 
 /* What a reply to deliver looks like to a sender (borrowed). */
@@ -105,7 +108,7 @@ struct hark_outbound {
     const char *reply_to;       /* provider id of the message answered, or NULL */
     const char *subject;        /* email: subject of the conversation */
     const char *references;     /* email: space-separated Message-IDs, oldest first */
-    const char *thread_ref;     /* comments/mentions: post, comment or tweet id answered */
+    const char *thread_ref;     /* comments/mentions: comment or tweet answered; NULL for DMs */
     const char *template_name;  /* WhatsApp template outside the 24 h window */
     int64_t last_inbound_at;    /* epoch ms of the customer's last message */
 };
