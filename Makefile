@@ -139,7 +139,7 @@ run: deps all
 	sh scripts/run-dev.sh
 
 bench: deps all
-	$(PYTHON) tests/bench/bench.py --harkd build/harkd
+	$(PYTHON) tests/bench/bench_all.py
 
 # The shipped configurations must pass harkd -t (secrets given dummy values).
 check: all

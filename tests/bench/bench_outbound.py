@@ -10,6 +10,7 @@ Prints figures only; asserts nothing about speed.
 """
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def main():
         mock.close()
         rs.terminate()
         rs.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _ping(r):
