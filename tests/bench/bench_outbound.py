@@ -45,6 +45,9 @@ def main():
     ap.add_argument("--harkd", default="build/harkd")
     ap.add_argument("-n", type=int, default=5000)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--provider", choices=["nginx", "mock"], default="nginx",
+                    help="nginx: a static Twilio-shaped answer, so the provider is never the "
+                         "bottleneck; mock: the Python mock of tests/integration")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="hark-bench-out-")
@@ -52,7 +55,7 @@ def main():
     rs = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
                            "--appendonly", "no", "--dir", work],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    mock = MockProviders()
+    mock = NginxTwilio(work) if args.provider == "nginx" else MockProviders()
     h = None
     try:
         r = redis.Redis(port=rport, decode_responses=True)
@@ -84,7 +87,7 @@ def main():
              r.xlen("hark:{0}:events") >= args.n, 600, "all replies")
         elapsed = time.monotonic() - start
         print(f"outbound: {args.n} replies in {elapsed:.2f}s = {args.n / elapsed:.0f} sends/s "
-              f"(max {args.connections} connections, provider requests {len(mock.requests)})")
+              f"(max {args.connections} connections, provider: {args.provider})")
     finally:
         if h is not None:
             h.terminate()
@@ -93,6 +96,44 @@ def main():
         rs.terminate()
         rs.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+class NginxTwilio:
+    """nginx answering every request like Twilio's Messages API (201 with a sid)."""
+
+    def __init__(self, work):
+        root = os.path.join(work, "nginx")
+        os.makedirs(os.path.join(root, "logs"), exist_ok=True)
+        os.chmod(work, 0o755)
+        port = free_port()
+        conf = os.path.join(root, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1; daemon off; pid {root}/nginx.pid; error_log {root}/logs/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_buffer_size 64k;
+  client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp; fastcgi_temp_path {root}/tmp;
+  uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
+  server {{ listen 127.0.0.1:{port};
+    location / {{ default_type application/json;
+      return 201 '{{"sid":"SMbench0000000000000000000000000000","status":"queued"}}'; }} }} }}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", root], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        self.requests = []
+        wait(lambda: _port_open(port), 10, "nginx")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def _ping(r):
