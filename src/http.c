@@ -230,6 +230,16 @@ static void on_request(struct evhttp_request *req, void *arg)
         handle_health(w, req, 1);
         return;
     }
+    if (w->ratelimit != NULL) {
+        char *peer = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
+        if (!hark_ratelimit_allow(w->ratelimit, peer, hark_now_ms())) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+            send_text(req, 429, "too many requests\n");
+            return;
+        }
+    }
     ch = hark_settings_route(w->settings, path);
     if (ch == NULL) {
         send_text(req, 404, "not found\n");

@@ -25,6 +25,9 @@ static const struct hark_conf_key server_keys[] = {
      "how long SIGTERM waits for in-flight requests"},
     {"unanswered_after", HARK_CT_DURATION, "1h", 0, 0, 0,
      "emit conversation.unanswered when a customer waits this long (0: never)"},
+    {"rate_limit", HARK_CT_INT, "0", 0, 0, 1000000,
+     "requests per second accepted from one client address, per worker (0: no limit)"},
+    {"rate_burst", HARK_CT_INT, "100", 0, 1, 1000000, "requests one address may send at once"},
     {"sweep_interval", HARK_CT_DURATION, "5s", 0, 100, 3600000,
      "how often unanswered conversations and overdue SMS parts are looked for"},
     {0},
@@ -190,6 +193,8 @@ static void server_settings(struct hark_settings *s, const struct hark_section *
     s->drain_timeout_ms = typed_or_default(sec, server_keys, "drain_timeout");
     s->unanswered_after_ms = typed_or_default(sec, server_keys, "unanswered_after");
     s->sweep_interval_ms = typed_or_default(sec, server_keys, "sweep_interval");
+    s->rate_limit = typed_or_default(sec, server_keys, "rate_limit");
+    s->rate_burst = typed_or_default(sec, server_keys, "rate_burst");
 }
 
 static void redis_settings(struct hark_settings *s, const struct hark_section *sec,

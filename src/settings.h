@@ -25,6 +25,8 @@ struct hark_settings {
     int64_t drain_timeout_ms;
     int64_t unanswered_after_ms;
     int64_t sweep_interval_ms;
+    int64_t rate_limit;
+    int64_t rate_burst;
 
     struct hark_redis_opts redis;
     const char *prefix;

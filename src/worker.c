@@ -136,6 +136,7 @@ int hark_worker_init(struct hark_worker *w, int index, const struct hark_setting
         return -1;
     }
     hark_http_install(w);
+    w->ratelimit = hark_ratelimit_new((double)s->rate_limit, (double)s->rate_burst);
     for (size_t i = 0; i < s->n_listen; i++) {
         int fd = hark_listen_open(s->listen[i], err, err_len);
         if (fd < 0) {
@@ -233,6 +234,7 @@ void hark_worker_join(struct hark_worker *w)
         event_free(w->sweep_timer);
     }
     hark_free(w->bound);
+    hark_ratelimit_free(w->ratelimit);
     if (w->base) {
         event_base_free(w->base);
     }

@@ -14,6 +14,7 @@
 #include <event2/http.h>
 
 #include "settings.h"
+#include "ratelimit.h"
 #include "store.h"
 
 /* What workers share: how many of them currently reach Redis. */
@@ -39,7 +40,8 @@ struct hark_worker {
     size_t requests_waiting;        /* requests waiting for the store */
     int stopping;
     int runs_pollers;
-    struct event *sweep_timer;      /* worker 0 only */               /* worker 0 runs IMAP pollers and the outbox */
+    struct event *sweep_timer;      /* worker 0 only */
+    struct hark_ratelimit *ratelimit;   /* NULL: no limit */               /* worker 0 runs IMAP pollers and the outbox */
     void *outbox;                   /* struct hark_outbox *, when running */
     _Atomic int64_t beat_ms;        /* last heartbeat of the loop */
     _Atomic int redis_up;
