@@ -397,6 +397,7 @@ void hark_settings_print_keys(void)
     print_table("[server]", server_keys);
     print_table("[redis]", redis_keys);
     print_table("[log]", log_keys);
+    print_table("[outbox]", hark_outbox_conf_keys);
     print_table("[channel.NAME]", channel_keys);
     for (size_t i = 0; all[i]; i++) {
         snprintf(title, sizeof(title), "[channel.NAME] with type = %s", all[i]->name);
