@@ -128,7 +128,19 @@ int hark_worker_init(struct hark_worker *w, int index, const struct hark_setting
     w->fleet = fleet;
     w->settings = s;
     w->runs_pollers = index == 0;
-    w->base = event_base_new();
+    {
+        /*
+         * evhttp enables and disables a connection's events several times per
+         * request; the epoll changelist folds those into one epoll_ctl at the
+         * next dispatch (about 4 system calls fewer per request).
+         */
+        struct event_config *cfg = event_config_new();
+        if (cfg != NULL) {
+            event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+            w->base = event_base_new_with_config(cfg);
+            event_config_free(cfg);
+        }
+    }
     w->http = w->base ? evhttp_new(w->base) : NULL;
     w->bound = hark_calloc(s->n_listen ? s->n_listen : 1, sizeof(*w->bound));
     if (w->base == NULL || w->http == NULL || w->bound == NULL) {
