@@ -268,9 +268,7 @@ static struct record *record_new(struct hark_msg *m, int64_t now, int64_t concat
     }
     snprintf(r->ts, sizeof(r->ts), "%lld", (long long)(m->sent_at ? m->sent_at : m->received_at));
     if (m->kind == HARK_KIND_MESSAGE) {
-        json_t *j = hark_msg_to_json(m, r->id);
-        r->json = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
+        r->json = hark_msg_json_text(m, r->id);
         hark_derive_id("conv", m->account, m->thread_key, r->conv);
         snprintf(key, sizeof(key), "%s:%s", m->idents[0].kind, m->idents[0].value);
         hark_derive_id("contact", "", key, r->contact);

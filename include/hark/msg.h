@@ -156,6 +156,13 @@ void hark_derive_id(const char *ns, const char *account, const char *key,
  */
 json_t *hark_msg_to_json(const struct hark_msg *msg, const char *id);
 
+/*
+ * The same document as compact JSON text (json_dumps(..., JSON_COMPACT) of
+ * hark_msg_to_json), written without building a tree: the store's hot
+ * path. New string or NULL.
+ */
+char *hark_msg_json_text(const struct hark_msg *msg, const char *id);
+
 /* A list of messages produced by one request; bounded. */
 struct hark_batch {
     struct hark_msg **msgs;

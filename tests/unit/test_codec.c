@@ -255,6 +255,60 @@ static void test_msg_id_and_json(void **state)
     hark_msg_free(m);
 }
 
+/* The direct JSON writer gives exactly jansson's compact output. */
+static void test_msg_json_text_matches_jansson(void **state)
+{
+    char tricky[160];
+    size_t n = 0;
+    (void)state;
+
+    for (int c = 1; c < 0x20; c++) {
+        tricky[n++] = (char)c;
+    }
+    snprintf(tricky + n, sizeof(tricky) - n, "%s",
+             "\"\\/\x7f caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80 end");
+    for (int variant = 0; variant < 4; variant++) {
+        struct hark_msg *m = hark_msg_new(HARK_KIND_MESSAGE, "sms", "twilio", "acct \"1\"");
+        char *direct, *via_tree;
+        json_t *tree;
+
+        assert_non_null(m);
+        m->received_at = 1764400000123;
+        if (variant & 1) {
+            m->sent_at = 1764400000000;
+            m->direction = HARK_DIR_OUTBOUND;
+            assert_int_equal(hark_strset(&m->subject, tricky), 0);
+            assert_int_equal(hark_strset(&m->reply_text, "short"), 0);
+            assert_int_equal(hark_strset(&m->from.name, "Ana \"la\" Garc\xc3\xad" "a"), 0);
+            assert_int_equal(hark_strset(&m->from.handle, "@ana"), 0);
+            assert_int_equal(hark_msg_add_attachment(m, "https://x/1?a=b&c", "image/png", "f\\n.png",
+                                                     1234, "file-1"), 0);
+            assert_int_equal(hark_msg_add_attachment(m, NULL, NULL, NULL, -1, NULL), 0);
+            assert_int_equal(hark_msg_thread_set(m, "message_id", "<a@b>"), 0);
+            assert_int_equal(hark_msg_extra_set(m, "n", json_integer(7)), 0);
+            assert_int_equal(hark_msg_extra_set(m, "list", json_pack("[s,i,b]", tricky, 3, 1)), 0);
+            m->status = "failed";
+            assert_int_equal(hark_strset(&m->error, "Twilio error \"30003\""), 0);
+        }
+        if (variant & 2) {
+            assert_int_equal(hark_strset(&m->text, tricky), 0);
+            assert_int_equal(hark_strset(&m->from.id, "+34612345678"), 0);
+            assert_int_equal(hark_strset(&m->to.id, "+15557654321"), 0);
+            assert_int_equal(hark_strset(&m->provider_message_id, "SM\t1"), 0);
+        }
+        direct = hark_msg_json_text(m, "0123456789abcdef0123456789abcdef");
+        tree = hark_msg_to_json(m, "0123456789abcdef0123456789abcdef");
+        via_tree = json_dumps(tree, JSON_COMPACT);
+        assert_non_null(direct);
+        assert_non_null(via_tree);
+        assert_string_equal(direct, via_tree);
+        free(via_tree);
+        hark_free(direct);
+        json_decref(tree);
+        hark_msg_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_hmac_vectors),
         cmocka_unit_test(test_msg_id_and_json),
+        cmocka_unit_test(test_msg_json_text_matches_jansson),
     };
     hark_alloc_init_json();
     return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
