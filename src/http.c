@@ -132,6 +132,7 @@ static void handle_channel(struct hark_worker *w, struct evhttp_request *req,
     struct hark_request hr = {0};
     struct hark_response resp = {0};
     struct hark_batch batch = {0};
+    struct hark_scratch scratch = {NULL, NULL};
     struct pending *p;
     char *signed_url;
     const char *why;
@@ -152,6 +153,7 @@ static void handle_channel(struct hark_worker *w, struct evhttp_request *req,
     hr.now_ms = hark_now_ms();
     hr.header = request_header;
     hr.impl = evhttp_request_get_input_headers(req);
+    hr.scratch = &scratch;
     signed_url = hark_asprintf("%s%s", s->public_url, uri);
     if (signed_url == NULL || hr.body == NULL) {
         hark_free(signed_url);
@@ -161,13 +163,20 @@ static void handle_channel(struct hark_worker *w, struct evhttp_request *req,
     hr.signed_url = signed_url;
     rc = ch->adapter->verify ? (int)ch->adapter->verify(ch, &hr, &resp) : HARK_VERIFIED;
     if (rc == HARK_ANSWERED) {
+        if (scratch.free != NULL) {
+            scratch.free(scratch.data);
+        }
         if (resp.status >= 400) {
             log_warn("http", "channel=%s status=%d reason=\"%s\"", ch->name, resp.status,
                      resp.reason);
         }
         goto reply_now;
     }
-    if (ch->adapter->parse(ch, &hr, &batch, &resp) < 0) {
+    rc = ch->adapter->parse(ch, &hr, &batch, &resp);
+    if (scratch.free != NULL) {
+        scratch.free(scratch.data);
+    }
+    if (rc < 0) {
         hark_batch_clear(&batch);
         log_warn("http", "channel=%s status=%d reason=\"%s\"", ch->name, resp.status, resp.reason);
         goto reply_now;

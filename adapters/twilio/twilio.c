@@ -180,6 +180,13 @@ int twilio_signature_matches(const char *token, size_t token_len, const char *ur
     return 0;
 }
 
+/* The scratch release of a form kept for parse. */
+static void twilio_form_free(void *data)
+{
+    hark_form_free(data);
+    hark_free(data);
+}
+
 /* 1 when the request is a JSON body whose URL carries bodySHA256. */
 static int body_hash_matches(const struct hark_request *req, const struct hark_form *query)
 {
@@ -242,6 +249,17 @@ static enum hark_verdict twilio_verify(const struct hark_channel *ch,
             return HARK_ANSWERED;
         }
         ok = twilio_signature_matches(token, (size_t)token_len, req->signed_url, &params, given);
+        if (ok && req->scratch != NULL) {
+            /* Hand the decoded form to parse rather than decode it again. */
+            struct hark_form *kept = hark_malloc(sizeof(*kept));
+            if (kept != NULL) {
+                *kept = params;
+                params.pairs = NULL;
+                params.n = 0;
+                req->scratch->data = kept;
+                req->scratch->free = twilio_form_free;
+            }
+        }
     } else {
         ok = twilio_signature_matches(token, (size_t)token_len, req->signed_url, NULL, given);
     }

@@ -221,12 +221,17 @@ int twilio_parse(const struct hark_channel *ch, const struct hark_request *req,
         src = req->query ? req->query : "";
         len = strlen(src);
     }
-    if (hark_form_parse(src, len, &form, &why) < 0) {
+    if (req->scratch != NULL && req->scratch->data != NULL && strcmp(req->method, "POST") == 0) {
+        /* verify decoded this very body already. */
+        rc = twilio_parse_form(ch, req->scratch->data, out, resp);
+    } else {
+        if (hark_form_parse(src, len, &form, &why) < 0) {
+            hark_form_free(&form);
+            return hark_response_fail(resp, 400, "form body: %s", why);
+        }
+        rc = twilio_parse_form(ch, &form, out, resp);
         hark_form_free(&form);
-        return hark_response_fail(resp, 400, "form body: %s", why);
     }
-    rc = twilio_parse_form(ch, &form, out, resp);
-    hark_form_free(&form);
     if (rc == 0) {
         rc = hark_response_set(resp, 200, "text/xml", empty_twiml);
     }

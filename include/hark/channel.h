@@ -26,6 +26,16 @@
 struct event_base;
 struct hark_core;
 
+/*
+ * Work an adapter's verify step may hand to its parse step for the same
+ * request (a decoded form, say), so nothing is decoded twice. The core
+ * calls free(data) after parse; data NULL means parse starts afresh.
+ */
+struct hark_scratch {
+    void *data;
+    void (*free)(void *data);
+};
+
 /* A request as the adapter sees it: borrowed, valid during the call. */
 struct hark_request {
     const char *method;         /* "GET", "POST", ... */
@@ -39,6 +49,7 @@ struct hark_request {
     /* Header lookup (case-insensitive), NULL when absent. */
     const char *(*header)(const struct hark_request *req, const char *name);
     const void *impl;
+    struct hark_scratch *scratch;   /* may be NULL (tests, fuzzers) */
 };
 
 /* The answer prepared by the adapter. */
