@@ -498,6 +498,11 @@ static int conn_on_response(struct imap_ctx *ctx, const struct imap_resp *r)
             return conn_auth_continue(ctx);
         }
         if (ctx->state == IMAP_S_IDLE_START) {
+            if (ctx->got_exists) {
+                /* Mail came between the last listing and this "+": end IDLE now. */
+                imap_set_state(ctx, IMAP_S_IDLE_DONE);
+                return bufferevent_write(ctx->bev, "DONE\r\n", 6);
+            }
             imap_set_state(ctx, IMAP_S_IDLE);
             imap_arm(ctx, ctx->idle_restart_ms);
             return 0;

@@ -243,7 +243,15 @@ void imap_sync_list(struct imap_ctx *ctx)
 /* Nothing left to fetch: IDLE when the server can, else poll. */
 void imap_sync_idle(struct imap_ctx *ctx)
 {
-    ctx->got_exists = 0;
+    /*
+     * An EXISTS that came while we were busy fetching or storing is not
+     * announced again once we IDLE: list again instead of waiting for mail
+     * that is already there.
+     */
+    if (ctx->got_exists) {
+        imap_sync_list(ctx);
+        return;
+    }
     if (ctx->caps & IMAP_CAP_IDLE) {
         imap_set_state(ctx, IMAP_S_IDLE_START);
         if (imap_send(ctx, "IDLE") < 0) {
