@@ -181,6 +181,29 @@ int64_t hark_section_size(const struct hark_section *sec, const char *key, int64
     return v && hark_parse_size(v, &n) == 0 ? n : def;
 }
 
+char *hark_section_base_url(const struct hark_section *sec, const char *key, const char *def,
+                            char *err, size_t err_len)
+{
+    const char *url = hark_section_get(sec, key);
+    size_t len;
+    char *out;
+
+    url = url ? url : def;
+    if (url == NULL || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
+        snprintf(err, err_len, "%s must start with https:// or http://", key);
+        return NULL;
+    }
+    len = strlen(url);
+    while (len > 0 && url[len - 1] == '/') {
+        len--;
+    }
+    out = hark_strndup(url, len);
+    if (out == NULL) {
+        snprintf(err, err_len, "out of memory");
+    }
+    return out;
+}
+
 struct hark_secret *hark_section_secret(const struct hark_section *sec, const char *key)
 {
     const struct hark_conf_entry *e = find_entry(sec, key);

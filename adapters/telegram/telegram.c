@@ -57,10 +57,8 @@ static void telegram_destroy(void *arg)
 static int telegram_init(struct hark_channel *ch, char *err, size_t err_len)
 {
     struct telegram_ctx *ctx = hark_calloc(1, sizeof(*ctx));
-    const char *url;
     char buf[HARK_SECRET_MAX];
     int n;
-    size_t len;
 
     if (ctx == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -73,21 +71,9 @@ static int telegram_init(struct hark_channel *ch, char *err, size_t err_len)
         snprintf(err, err_len, "secret_token must be 1-256 characters of A-Z a-z 0-9 _ -");
         goto fail;
     }
-    url = hark_section_get(ch->section, "api_url");
-    if (url == NULL) {
-        url = TELEGRAM_DEFAULT_API_URL;
-    }
-    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-        snprintf(err, err_len, "api_url must start with https:// or http://");
-        goto fail;
-    }
-    len = strlen(url);
-    while (len > 0 && url[len - 1] == '/') {
-        len--;
-    }
-    ctx->api_url = hark_strndup(url, len);
+    ctx->api_url = hark_section_base_url(ch->section, "api_url", TELEGRAM_DEFAULT_API_URL, err,
+                                         err_len);
     if (ctx->api_url == NULL) {
-        snprintf(err, err_len, "out of memory");
         goto fail;
     }
     memset(buf, 0, sizeof(buf));

@@ -48,8 +48,6 @@ static int vonage_init(struct hark_channel *ch, char *err, size_t err_len)
 {
     struct vonage_ctx *ctx = hark_calloc(1, sizeof(*ctx));
     const char *method = hark_section_get(ch->section, "signature_method");
-    const char *url = hark_section_get(ch->section, "api_url");
-    size_t len;
 
     if (ctx == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -70,18 +68,9 @@ static int vonage_init(struct hark_channel *ch, char *err, size_t err_len)
         snprintf(err, err_len, "api_key and api_secret go together");
         goto fail;
     }
-    url = url ? url : "https://rest.nexmo.com";
-    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-        snprintf(err, err_len, "api_url must be an http(s) URL");
-        goto fail;
-    }
-    len = strlen(url);
-    while (len > 0 && url[len - 1] == '/') {
-        len--;
-    }
-    ctx->api_url = hark_strndup(url, len);
+    ctx->api_url = hark_section_base_url(ch->section, "api_url", "https://rest.nexmo.com", err,
+                                         err_len);
     if (ctx->api_url == NULL) {
-        snprintf(err, err_len, "out of memory");
         goto fail;
     }
     ctx->max_skew_ms = hark_section_duration_ms(ch->section, "max_skew", 5 * 60 * 1000);

@@ -59,8 +59,7 @@ static void x_destroy(void *arg)
 static int x_init(struct hark_channel *ch, char *err, size_t err_len)
 {
     struct x_ctx *ctx = hark_calloc(1, sizeof(*ctx));
-    const char *url, *uid;
-    size_t len;
+    const char *uid;
 
     if (ctx == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -77,20 +76,11 @@ static int x_init(struct hark_channel *ch, char *err, size_t err_len)
         snprintf(err, err_len, "user_id must be the numeric id of the account");
         goto fail;
     }
-    url = hark_section_get(ch->section, "api_url");
-    if (url == NULL) {
-        url = X_DEFAULT_API_URL;
-    }
-    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-        snprintf(err, err_len, "api_url must start with https:// or http://");
+    ctx->api_url = hark_section_base_url(ch->section, "api_url", X_DEFAULT_API_URL, err, err_len);
+    if (ctx->api_url == NULL) {
         goto fail;
     }
-    len = strlen(url);
-    while (len > 0 && url[len - 1] == '/') {
-        len--;
-    }
-    ctx->api_url = hark_strndup(url, len);
-    if (ctx->api_url == NULL || (uid != NULL && (ctx->user_id = hark_strdup(uid)) == NULL)) {
+    if (uid != NULL && (ctx->user_id = hark_strdup(uid)) == NULL) {
         snprintf(err, err_len, "out of memory");
         goto fail;
     }

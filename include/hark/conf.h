@@ -84,6 +84,14 @@ struct hark_section *hark_section_from_text(const char *name, const char *text,
                                             const char *const *secret_keys);
 void hark_section_free(struct hark_section *sec);
 
+/*
+ * An http(s) base URL from key (def when absent), without trailing
+ * slashes: a new string, or NULL with err filled (not http(s), or no
+ * memory).
+ */
+char *hark_section_base_url(const struct hark_section *sec, const char *key, const char *def,
+                            char *err, size_t err_len);
+
 /* Parse helpers shared by the schema check and adapters. 0 or -1. */
 int hark_parse_duration_ms(const char *text, int64_t *out);
 int hark_parse_size(const char *text, int64_t *out);
