@@ -96,6 +96,9 @@ static void on_stored(void *arg, enum hark_store_result result)
     int64_t ms = hark_now_ms() - p->started_ms;
 
     if (result == HARK_STORE_OK) {
+        if (p->resp.note[0] != '\0') {
+            log_warn("http", "channel=%s note=\"%s\"", p->ch->name, p->resp.note);
+        }
         send_reply(p->req, p->resp.status, p->resp.content_type, p->resp.body, p->resp.body_len);
         log_debug("http", "channel=%s status=%d records=%zu ms=%lld", p->ch->name, p->resp.status,
                   p->n_records, (long long)ms);
@@ -189,6 +192,9 @@ static void handle_channel(struct hark_worker *w, struct evhttp_request *req,
         goto reply_now;
     }
     if (batch.n == 0) {
+        if (resp.note[0] != '\0') {
+            log_warn("http", "channel=%s note=\"%s\"", ch->name, resp.note);
+        }
         goto reply_now;
     }
     p = hark_calloc(1, sizeof(*p));

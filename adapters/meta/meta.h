@@ -42,6 +42,7 @@ struct meta_parse {
     size_t events;              /* events looked at so far */
     int status;                 /* 0, or the HTTP status of the failure */
     char why[160];              /* the failure, for the log line and body */
+    char note[160];             /* an error Meta reported in a valid payload (logged) */
 };
 
 /* Record the first failure; always returns -1. */

@@ -622,6 +622,9 @@ int meta_parse(const struct hark_channel *ch, const struct hark_request *req,
         rc = parse_envelope(&p, root);
     }
     json_decref(root);
+    if (rc == 0) {
+        memcpy(resp->note, p.note, sizeof(p.note));
+    }
     if (rc == 0 && hark_response_set(resp, 200, "text/plain", "EVENT_RECEIVED") < 0) {
         rc = meta_fail(&p, 503, "out of memory");
     }

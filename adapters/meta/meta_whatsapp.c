@@ -404,6 +404,13 @@ int meta_wa_change(struct meta_parse *p, const json_t *change)
     if (bad < 0) {
         return -1;
     }
+    if (json_array_size(json_object_get(value, "errors")) > 0 && p->note[0] == '\0') {
+        /* Account-level errors (value.errors) carry no message: log them. */
+        char *text = wa_error_text(json_object_get(value, "errors"));
+        snprintf(p->note, sizeof(p->note), "WhatsApp reported an error: %s",
+                 text ? text : "(unreadable)");
+        hark_free(text);
+    }
     s.phone_number_id = meta_id(json_object_get(value, "metadata"), "phone_number_id",
                                 buf, sizeof(buf));
     s.display = hark_json_str(json_object_get(value, "metadata"), "display_phone_number");

@@ -59,6 +59,7 @@ struct hark_response {
     char *body;                 /* owned (hark_malloc), may be NULL */
     size_t body_len;
     char reason[192];           /* why it failed: for the log line */
+    char note[192];             /* on success: something operators should see (logged) */
 };
 
 /* Set status and a copy of body (NULL: empty). 0 or -1. */

@@ -268,6 +268,35 @@ static void test_wa_statuses(void **state)
     chan_free(c);
 }
 
+/* value.errors (no message attached) is reported as a note the core logs. */
+static void test_wa_account_errors_are_noted(void **state)
+{
+    struct chan *c = chan_default();
+    struct hark_request r = {0};
+    struct hark_response resp = {0};
+    struct hark_batch b = {0};
+    const char *body =
+        "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"102290129340398\","
+        "\"changes\":[{\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\","
+        "\"metadata\":{\"display_phone_number\":\"15550783881\",\"phone_number_id\":"
+        "\"106540352242922\"},\"errors\":[{\"code\":131050,\"title\":\"Unable to deliver\","
+        "\"message\":\"Unable to deliver\",\"error_data\":{\"details\":\"user stopped "
+        "marketing messages\"}}]}}]}]}";
+    (void)state;
+
+    r.method = "POST";
+    r.body = (const unsigned char *)body;
+    r.body_len = strlen(body);
+    assert_int_equal(hark_adapter_meta.parse(&c->ch, &r, &b, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(b.n, 0);
+    assert_non_null(strstr(resp.note, "131050"));
+    assert_non_null(strstr(resp.note, "user stopped marketing messages"));
+    hark_response_clear(&resp);
+    hark_batch_clear(&b);
+    chan_free(c);
+}
+
 static void test_wa_echo_and_batch(void **state)
 {
     struct chan *c = chan_default();
@@ -648,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_wa_order_system_unsupported),
         cmocka_unit_test(test_wa_statuses),
         cmocka_unit_test(test_wa_echo_and_batch),
+        cmocka_unit_test(test_wa_account_errors_are_noted),
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_send_messenger_instagram),
