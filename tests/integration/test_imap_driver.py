@@ -148,6 +148,9 @@ def test_restart_resumes_from_checkpoint(dovecot, run):
     dovecot.append(message(2))
     d = run(conf_for(dovecot))
     d.wait_ingested(2)
+    # The checkpoint follows the store's acknowledgement; stop once it landed
+    # (a stop before that re-fetches UID 2, which the real store dedupes).
+    d.wait(lambda: d.state().get("last_uid:INBOX") == "2", what="checkpoint 2")
     d.stop()
     dovecot.append(message(3))
     d.events.clear()
