@@ -10,6 +10,7 @@
 #include <event2/thread.h>
 
 #include "hark/alloc.h"
+#include "hark/core.h"
 #include "hark/log.h"
 #include "hark/text.h"
 #include "listen.h"
@@ -226,6 +227,8 @@ void hark_worker_join(struct hark_worker *w)
     if (w->thread) {
         pthread_join(w->thread, NULL);
     }
+    /* Work handed to blocking threads must not outlive the bases. */
+    hark_blocking_drain();
     /* Answer whatever still waits (with 503) before the connections go. */
     hark_store_detach(w->store);
     hark_redis_free(w->redis);

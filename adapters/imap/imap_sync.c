@@ -558,19 +558,92 @@ static void sync_on_ingested(void *arg, enum hark_store_result res)
     }
 }
 
+static void sync_ingest(struct imap_ctx *ctx, struct hark_mime_result *res, uint32_t uid);
+
+/* Attachment files written off the loop (they are fsynced). */
+struct save_job {
+    struct imap_op *op;
+    struct hark_mime_result res;
+    uint32_t uid;
+    char *dir;
+    char *url;
+    int rc;
+    char why[256];
+};
+
+static void save_job_free(struct save_job *job)
+{
+    hark_mime_result_clear(&job->res);
+    hark_free(job->dir);
+    hark_free(job->url);
+    hark_free(job);
+}
+
+/* On the blocking thread: only the job's own data is touched. */
+static void save_work(void *arg)
+{
+    struct save_job *job = arg;
+
+    job->rc = hark_mime_save_attachments(&job->res, job->dir, job->url, job->why,
+                                         sizeof(job->why));
+}
+
+/* Back on the loop: file the message, or retry later if the files failed. */
+static void save_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct save_job *job = arg;
+    struct imap_ctx *ctx = imap_op_take(job->op);
+
+    (void)fd;
+    (void)what;
+    if (ctx != NULL) {
+        if (job->rc < 0) {
+            log_warn("imap", "channel=%s msg=\"cannot save attachments\" error=\"%s\"", ctx->name,
+                     job->why);
+            sync_retry(ctx, "cannot save attachments");
+        } else {
+            sync_ingest(ctx, &job->res, job->uid);
+        }
+    }
+    save_job_free(job);
+}
+
+/* Write the attachments on a blocking thread, then ingest. */
+static void sync_save_then_ingest(struct imap_ctx *ctx, struct hark_mime_result *res,
+                                  uint32_t uid)
+{
+    struct save_job *job = hark_calloc(1, sizeof(*job));
+
+    if (job == NULL || (job->op = op_or_fail(ctx)) == NULL) {
+        hark_free(job);
+        hark_mime_result_clear(res);
+        if (job == NULL) {
+            imap_fail(ctx, "out of memory");
+        }
+        return;
+    }
+    job->res = *res;
+    memset(res, 0, sizeof(*res));
+    job->uid = uid;
+    job->dir = hark_strdup(ctx->attachment_dir);
+    job->url = hark_strdup(ctx->attachment_url ? ctx->attachment_url : "");
+    if (job->dir == NULL || job->url == NULL ||
+        hark_run_blocking(ctx->base, save_work, save_done, job) < 0) {
+        /* No thread to be had: write here rather than lose the mail. */
+        save_work(job);
+        save_done(-1, EV_TIMEOUT, job);
+    }
+}
+
 /* Parse and store the current message (or quarantine it). */
 static void sync_store(struct imap_ctx *ctx, struct imap_item *it)
 {
     struct hark_mime_opts opts;
     struct hark_mime_result res;
-    struct hark_batch batch;
-    struct hark_msg *msg;
-    struct imap_op *op;
     char why[256];
 
     memset(&opts, 0, sizeof(opts));
     memset(&res, 0, sizeof(res));
-    memset(&batch, 0, sizeof(batch));
     opts.account = ctx->name;
     opts.mailbox_address = ctx->from_addr;
     opts.max_attachment_size = (size_t)ctx->attachment_max;
@@ -584,20 +657,29 @@ static void sync_store(struct imap_ctx *ctx, struct imap_item *it)
         hark_mime_result_clear(&res);
         return;
     }
-    if (ctx->attachment_dir != NULL && res.n_blobs > 0
-        && hark_mime_save_attachments(&res, ctx->attachment_dir,
-                                      ctx->attachment_url ? ctx->attachment_url : "", why,
-                                      sizeof(why)) < 0) {
-        hark_mime_result_clear(&res);
-        sync_retry(ctx, "cannot save attachments");
+    if (ctx->attachment_dir != NULL && res.n_blobs > 0) {
+        sync_save_then_ingest(ctx, &res, it->uid);
         return;
     }
+    sync_ingest(ctx, &res, it->uid);
+}
+
+/* File the parsed message (ownership of res's contents taken). */
+static void sync_ingest(struct imap_ctx *ctx, struct hark_mime_result *res_in, uint32_t uid)
+{
+    struct hark_mime_result res = *res_in;
+    struct hark_batch batch;
+    struct hark_msg *msg;
+    struct imap_op *op;
+
+    memset(res_in, 0, sizeof(*res_in));
+    memset(&batch, 0, sizeof(batch));
     msg = res.msg;
     res.msg = NULL;
     hark_mime_result_clear(&res);
     msg->account = ctx->name;
     if (hark_msg_extra_set(msg, "mailbox", json_string(ctx->url.mailbox)) < 0
-        || hark_msg_extra_set(msg, "uid", json_integer(it->uid)) < 0
+        || hark_msg_extra_set(msg, "uid", json_integer(uid)) < 0
         || hark_msg_extra_set(msg, "uidvalidity", json_integer((json_int_t)ctx->uidvalidity))
                < 0
         || hark_batch_push(&batch, msg) < 0) {

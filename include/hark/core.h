@@ -8,6 +8,7 @@
 #ifndef HARK_CORE_H
 #define HARK_CORE_H
 
+#include <event2/util.h>
 #include <jansson.h>
 
 #include "hark/channel.h"
@@ -45,5 +46,17 @@ void hark_state_set(struct hark_channel *ch, const char *field, const char *valu
  */
 void hark_quarantine(struct hark_channel *ch, const char *reason, json_t *record,
                      hark_done_fn done, void *arg);
+
+/*
+ * Run work(arg) (blocking: disk, fsync) on a thread of its own, then
+ * done(-1, EV_TIMEOUT, arg) on base's loop. Returns 0, or -1 when no thread
+ * could be started (nothing ran: the caller decides). done runs only if
+ * the loop still runs; callers guard their state as for any callback.
+ */
+int hark_run_blocking(struct event_base *base, void (*work)(void *arg),
+                      void (*done)(evutil_socket_t fd, short what, void *arg), void *arg);
+
+/* Wait until every started work function has returned (at shutdown). */
+void hark_blocking_drain(void);
 
 #endif

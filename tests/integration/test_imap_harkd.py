@@ -124,3 +124,35 @@ def test_autoresponder_is_quarantined(need_core, dovecot):
     wait(lambda: len(emails(r)) == 1)
     wait(lambda: r.xlen("hark:quarantine") >= 1, what="quarantine entry")
     h.stop()
+
+
+def test_attachments_are_saved_content_addressed(need_core, dovecot, tmp_path):
+    """Attachment files are written (off the loop) before the message is filed."""
+    import hashlib
+    import json as jsonlib
+    redis_server, start_harkd = need_core
+    r = redis_server.client()
+    pdf = b"%PDF-1.4 invoice 4711\n" * 40
+    import base64
+    raw = ("From: Ana <ana@example.org>\r\nTo: support@example.com\r\nSubject: invoice\r\n"
+           "Message-ID: <att-1@example.org>\r\nDate: Mon, 02 Nov 2026 10:00:00 +0000\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+           "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe invoice is wrong.\r\n"
+           "--b1\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n"
+           "Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(pdf).decode() +
+           "\r\n--b1--\r\n").encode()
+    dovecot.append(raw)
+    files = tmp_path / "files"
+    files.mkdir()
+    start_harkd(config(redis_server.port, dovecot, attachment_dir=str(files),
+                       attachment_url="https://files.example.com/a"))
+    wait(lambda: r.xlen("hark:{0}:events") == 1, what="the message")
+    data = jsonlib.loads(r.xrange("hark:{0}:events")[0][1]["data"])
+    [att] = data["attachments"]
+    assert att["filename"] == "invoice.pdf" and att["content_type"] == "application/pdf"
+    assert att["size"] == len(pdf)
+    name = att["url"].rsplit("/", 1)[1]
+    assert att["url"].startswith("https://files.example.com/a/")
+    assert name.startswith(hashlib.sha256(pdf).hexdigest())
+    assert (files / name).read_bytes() == pdf
