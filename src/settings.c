@@ -171,15 +171,11 @@ static void server_settings(struct hark_settings *s, const struct hark_section *
     if (url == NULL && s->n_listen > 0 && strncmp(s->listen[0], "unix:", 5) != 0) {
         s->public_url = hark_asprintf("http://%s", s->listen[0]);
     } else if (url != NULL) {
-        size_t len = strlen(url);
-        while (len > 0 && url[len - 1] == '/') {
-            len--;
+        char why[128];
+        s->public_url = hark_section_base_url(sec, "public_url", NULL, why, sizeof(why));
+        if (s->public_url == NULL) {
+            hark_conf_error(errs, "%s: [server] public_url = \"%s\": %s", where, url, why);
         }
-        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-            hark_conf_error(errs, "%s: [server] public_url = \"%s\": expected http:// or https://",
-                            where, url);
-        }
-        s->public_url = hark_strndup(url, len);
     } else {
         s->public_url = hark_strdup("http://localhost");
     }

@@ -43,7 +43,6 @@ static void on_redis_state(void *arg, int connected)
 {
     struct hark_worker *w = arg;
 
-    atomic_store(&w->redis_up, connected);
     atomic_fetch_add(&w->fleet->redis_up, connected ? 1 : -1);
 }
 

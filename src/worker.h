@@ -44,7 +44,6 @@ struct hark_worker {
     struct hark_ratelimit *ratelimit;   /* NULL: no limit */               /* worker 0 runs IMAP pollers and the outbox */
     void *outbox;                   /* struct hark_outbox *, when running */
     _Atomic int64_t beat_ms;        /* last heartbeat of the loop */
-    _Atomic int redis_up;
 };
 
 /* The core context pollers reach through ch->core. */
