@@ -3,21 +3,18 @@
  * one reply each request gets (after the store acknowledged its records).
  */
 #include <string.h>
-
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <strings.h>
 
 #include "hark/alloc.h"
 #include "hark/log.h"
 #include "hark/text.h"
+#include "http_server.h"
 #include "worker.h"
 
 /* A request waiting for its records to be stored. */
 struct pending {
     struct hark_worker *worker;
-    struct evhttp_request *req;
+    struct hark_http_conn *conn;
     const struct hark_channel *ch;
     struct hark_response resp;
     size_t n_records;
@@ -26,66 +23,34 @@ struct pending {
 
 static const char *request_header(const struct hark_request *req, const char *name)
 {
-    return evhttp_find_header((const struct evkeyvalq *)req->impl, name);
+    return hark_http_request_header((const struct hark_http_request *)req->impl, name);
 }
 
-/* Send one reply and log it; body may be NULL. */
-static void send_reply(struct evhttp_request *req, int status, const char *content_type,
-                       const char *body, size_t len)
+/* Send one reply; body may be NULL. */
+static void send_reply(struct hark_http_conn *conn, int status, const char *content_type,
+                       const char *extra_headers, const char *body, size_t len)
 {
-    struct evbuffer *out = evhttp_request_get_output_buffer(req);
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-
-    if (content_type != NULL) {
-        evhttp_add_header(headers, "Content-Type", content_type);
-    }
-    if (status == 503) {
-        evhttp_add_header(headers, "Retry-After", "5");
-    }
-    if (body != NULL && len > 0) {
-        evbuffer_add(out, body, len);
-    }
-    evhttp_send_reply(req, status, NULL, out);
+    hark_http_respond(conn, status, content_type, extra_headers, body ? body : "", body ? len : 0);
 }
 
-static void send_text(struct evhttp_request *req, int status, const char *text)
+static void send_text(struct hark_http_conn *conn, int status, const char *extra_headers,
+                      const char *text)
 {
-    send_reply(req, status, "text/plain; charset=utf-8", text, strlen(text));
+    send_reply(conn, status, "text/plain; charset=utf-8", extra_headers, text, strlen(text));
 }
 
-static const char *method_name(enum evhttp_cmd_type cmd)
+static void handle_health(struct hark_worker *w, const struct hark_http_request *req, int ready)
 {
-    switch (cmd) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    default:
-        return "OTHER";
-    }
-}
-
-static void handle_health(struct hark_worker *w, struct evhttp_request *req, int ready)
-{
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        send_text(req, 405, "method not allowed\n");
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        send_text(req->conn, 405, "Allow: GET, HEAD\r\n", "method not allowed\n");
         return;
     }
     /* Ready means every worker reaches Redis, whichever one answers. */
     if (ready && atomic_load(&w->fleet->redis_up) < w->fleet->n_workers) {
-        send_text(req, 503, "redis unreachable\n");
+        send_text(req->conn, 503, NULL, "redis unreachable\n");
         return;
     }
-    send_text(req, 200, "ok\n");
+    send_text(req->conn, 200, NULL, "ok\n");
 }
 
 /* The store answered: reply with the adapter's response or 503. */
@@ -99,13 +64,14 @@ static void on_stored(void *arg, enum hark_store_result result)
         if (p->resp.note[0] != '\0') {
             log_warn("http", "channel=%s note=\"%s\"", p->ch->name, p->resp.note);
         }
-        send_reply(p->req, p->resp.status, p->resp.content_type, p->resp.body, p->resp.body_len);
+        send_reply(p->conn, p->resp.status, p->resp.content_type, NULL, p->resp.body,
+                   p->resp.body_len);
         log_debug("http", "channel=%s status=%d records=%zu ms=%lld", p->ch->name, p->resp.status,
                   p->n_records, (long long)ms);
     } else {
         log_warn("http", "channel=%s status=503 records=%zu msg=\"store unavailable, provider "
                  "will retry\"", p->ch->name, p->n_records);
-        send_text(p->req, 503, "storage unavailable, retry later\n");
+        send_text(p->conn, 503, NULL, "storage unavailable, retry later\n");
     }
     hark_response_clear(&p->resp);
     hark_free(p);
@@ -124,45 +90,31 @@ static const char *validate_batch(const struct hark_batch *batch)
     return NULL;
 }
 
-static void handle_channel(struct hark_worker *w, struct evhttp_request *req,
-                           const struct hark_channel *ch, const char *path)
+static void handle_channel(struct hark_worker *w, const struct hark_http_request *req,
+                           const struct hark_channel *ch, const char *path, const char *query,
+                           const char *signed_url)
 {
-    const struct hark_settings *s = w->settings;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    const char *uri = evhttp_request_get_uri(req);
-    const struct evhttp_uri *parsed = evhttp_request_get_evhttp_uri(req);
     struct hark_request hr = {0};
     struct hark_response resp = {0};
     struct hark_batch batch = {0};
     struct hark_scratch scratch = {NULL, NULL};
     struct pending *p;
-    char *signed_url;
     const char *why;
     int rc;
 
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST");
-        send_text(req, 405, "method not allowed\n");
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
+        send_text(req->conn, 405, "Allow: GET, POST\r\n", "method not allowed\n");
         return;
     }
-    /* NUL-terminate the body for parsers' convenience; body_len excludes it. */
-    hr.body_len = evbuffer_get_length(in);
-    evbuffer_add(in, "", 1);
-    hr.body = evbuffer_pullup(in, -1);
-    hr.method = method_name(cmd);
+    hr.body = (const unsigned char *)req->body;
+    hr.body_len = req->body_len;
+    hr.method = req->method;
     hr.path = path;
-    hr.query = evhttp_uri_get_query(parsed);
+    hr.query = query;
     hr.now_ms = hark_now_ms();
     hr.header = request_header;
-    hr.impl = evhttp_request_get_input_headers(req);
+    hr.impl = req;
     hr.scratch = &scratch;
-    signed_url = hark_asprintf("%s%s", s->public_url, uri);
-    if (signed_url == NULL || hr.body == NULL) {
-        hark_free(signed_url);
-        send_text(req, 500, "out of memory\n");
-        return;
-    }
     hr.signed_url = signed_url;
     rc = ch->adapter->verify ? (int)ch->adapter->verify(ch, &hr, &resp) : HARK_VERIFIED;
     if (rc == HARK_ANSWERED) {
@@ -204,75 +156,79 @@ static void handle_channel(struct hark_worker *w, struct evhttp_request *req,
         goto reply_now;
     }
     p->worker = w;
-    p->req = req;
+    p->conn = req->conn;
     p->ch = ch;
     p->resp = resp;
     p->n_records = batch.n;
     p->started_ms = hr.now_ms;
     w->requests_waiting++;
-    hark_free(signed_url);
     hark_store_submit(w->store, &batch, on_stored, p);
     hark_free(batch.msgs);
     return;
 
 reply_now:
-    hark_free(signed_url);
-    send_reply(req, resp.status ? resp.status : 500, resp.content_type, resp.body, resp.body_len);
+    send_reply(req->conn, resp.status ? resp.status : 500, resp.content_type, NULL, resp.body,
+               resp.body_len);
     hark_response_clear(&resp);
 }
 
-/* Every request lands here. */
-static void on_request(struct evhttp_request *req, void *arg)
+/*
+ * The origin-form of a request-target: an absolute-form one
+ * ("http://host/path?q", as proxies send) loses its scheme and authority.
+ */
+static const char *origin_form(const char *target)
 {
-    struct hark_worker *w = arg;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    const struct hark_channel *ch;
-
-    if (path == NULL || path[0] == '\0') {
-        path = "/";
+    if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+        const char *slash = strchr(strstr(target, "//") + 2, '/');
+        return slash ? slash : "/";
     }
-    if (w->stopping) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        send_text(req, 503, "shutting down\n");
-        return;
-    }
-    if (strcmp(path, "/healthz") == 0) {
-        handle_health(w, req, 0);
-        return;
-    }
-    if (strcmp(path, "/readyz") == 0) {
-        handle_health(w, req, 1);
-        return;
-    }
-    if (w->ratelimit != NULL) {
-        char *peer = NULL;
-        ev_uint16_t port = 0;
-        evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
-        if (!hark_ratelimit_allow(w->ratelimit, peer, hark_now_ms())) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-            send_text(req, 429, "too many requests\n");
-            return;
-        }
-    }
-    ch = hark_settings_route(w->settings, path);
-    if (ch == NULL) {
-        send_text(req, 404, "not found\n");
-        return;
-    }
-    handle_channel(w, req, ch, path);
+    return target;
 }
 
-void hark_http_install(struct hark_worker *w)
+/* Every request lands here. */
+static void on_request(void *arg, struct hark_http_request *req)
+{
+    struct hark_worker *w = arg;
+    const struct hark_settings *s = w->settings;
+    const struct hark_channel *ch;
+    char *target = (char *)origin_form(req->target), *query, *signed_url;
+
+    if (w->stopping) {
+        send_text(req->conn, 503, NULL, "shutting down\n");
+        return;
+    }
+    /* The URL the provider signed, before the target is cut into path and query. */
+    signed_url = hark_asprintf("%s%s", s->public_url, target);
+    if (signed_url == NULL) {
+        send_text(req->conn, 500, NULL, "out of memory\n");
+        return;
+    }
+    query = strchr(target, '?');
+    if (query != NULL) {
+        *query++ = '\0';
+    }
+    if (strcmp(target, "/healthz") == 0 || strcmp(target, "/readyz") == 0) {
+        handle_health(w, req, target[1] == 'r');
+    } else if (w->ratelimit != NULL && !hark_ratelimit_allow(w->ratelimit, req->peer,
+                                                              hark_now_ms())) {
+        send_text(req->conn, 429, "Retry-After: 1\r\n", "too many requests\n");
+    } else if ((ch = hark_settings_route(s, target)) == NULL) {
+        send_text(req->conn, 404, NULL, "not found\n");
+    } else {
+        handle_channel(w, req, ch, target, query, signed_url);
+    }
+    hark_free(signed_url);
+}
+
+int hark_http_install(struct hark_worker *w)
 {
     const struct hark_settings *s = w->settings;
+    const struct hark_http_limits limits = {
+        .max_body = s->max_body,
+        .max_head = s->max_headers,
+        .timeout_ms = s->request_timeout_ms,
+    };
 
-    evhttp_set_gencb(w->http, on_request, w);
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->max_body);
-    evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->max_headers);
-    evhttp_set_timeout(w->http, (int)(s->request_timeout_ms / 1000));
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_default_content_type(w->http, "text/plain; charset=utf-8");
+    w->http = hark_http_server_new(w->base, &limits, on_request, w);
+    return w->http ? 0 : -1;
 }

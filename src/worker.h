@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/http.h>
-
 #include "settings.h"
 #include "ratelimit.h"
 #include "store.h"
@@ -29,9 +27,7 @@ struct hark_worker {
     pthread_t thread;
     const struct hark_settings *settings;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket **bound;
-    size_t n_bound;
+    struct hark_http_server *http;
     struct hark_redis *redis;
     struct hark_store *store;
     struct event *stop_event;       /* activated from the main thread */
@@ -41,7 +37,7 @@ struct hark_worker {
     int stopping;
     int runs_pollers;
     struct event *sweep_timer;      /* worker 0 only */
-    struct hark_ratelimit *ratelimit;   /* NULL: no limit */               /* worker 0 runs IMAP pollers and the outbox */
+    struct hark_ratelimit *ratelimit;   /* NULL: no limit */
     void *outbox;                   /* struct hark_outbox *, when running */
     _Atomic int64_t beat_ms;        /* last heartbeat of the loop */
 };
@@ -64,8 +60,8 @@ void hark_worker_stop(struct hark_worker *w);
 /* Join the thread and release everything. */
 void hark_worker_join(struct hark_worker *w);
 
-/* HTTP side (http.c): install the request handler on w->http. */
-void hark_http_install(struct hark_worker *w);
+/* HTTP side (http.c): create w->http with the request handler. 0 or -1. */
+int hark_http_install(struct hark_worker *w);
 
 /* Called when a waiting request is answered: may end a drain. */
 void hark_worker_request_done(struct hark_worker *w);
