@@ -367,6 +367,14 @@ static void test_parse_transfer_encoding(void **state)
                                "Transfer-Encoding: chunked\r\n\r\n"), 400);
     /* HTTP/1.0 has no chunked coding. */
     assert_int_equal(status_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+    /*
+     * A Transfer-Encoding that names no coding is not "no Transfer-Encoding":
+     * a parser in front may still frame the body by it, so Content-Length
+     * must not be trusted beside it.
+     */
+    assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: \r\n"
+                               "Content-Length: 5\r\n\r\n"), 400);
+    assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n\r\n"), 400);
 }
 
 static void test_parse_connection(void **state)
