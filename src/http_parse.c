@@ -156,7 +156,13 @@ static int apply_field(struct hark_http_head *h, const char *name, const char *v
         return content_length(h, value);
     }
     if (strcasecmp(name, "transfer-encoding") == 0) {
-        return for_each_item(h, value, transfer_coding);
+        int rc = for_each_item(h, value, transfer_coding);
+        /*
+         * A Transfer-Encoding naming no coding ("" or ",") is still one
+         * without chunked last (RFC 9112 6.3): a parser in front may frame
+         * the body by it, so Content-Length must not be trusted beside it.
+         */
+        return rc == 0 && !h->chunked ? 400 : rc;
     }
     if (strcasecmp(name, "connection") == 0) {
         return for_each_item(h, value, connection_option);
