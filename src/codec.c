@@ -153,29 +153,48 @@ ssize_t hark_percent_decode(const char *in, size_t n, char *out, size_t cap,
     return (ssize_t)o;
 }
 
-/* Decode in[0..n) into a new string; NULL with *why on failure. */
-static char *decode_component(const char *in, size_t n, const char **why)
+/*
+ * Decode in[0..n) at *out in the form's text, NUL-terminated; advances
+ * *out. -1 on a malformed escape.
+ */
+static int decode_component(const char *in, size_t n, char **out)
 {
-    char *out = hark_malloc(n + 1);
+    ssize_t len = hark_percent_decode(in, n, *out, n + 1, 1);
 
-    if (out == NULL) {
-        *why = "out of memory";
-        return NULL;
+    if (len < 0) {
+        return -1;
     }
-    if (hark_percent_decode(in, n, out, n + 1, 1) < 0) {
-        hark_free(out);
-        *why = "malformed percent-encoding";
-        return NULL;
-    }
-    return out;
+    *out += len + 1;
+    return 0;
 }
 
+/*
+ * Every name and value is decoded into one allocation (decoding never
+ * lengthens, and each pair adds at most two NULs: 2n + 2 bytes hold them
+ * all), and the pairs array is sized by counting the separators first:
+ * two allocations per form, whatever its size.
+ */
 int hark_form_parse(const char *in, size_t n, struct hark_form *form, const char **why)
 {
-    size_t start = 0, cap = 0;
+    size_t start = 0, cap = 1;
+    char *out;
 
     form->pairs = NULL;
     form->n = 0;
+    form->text = NULL;
+    for (const char *amp = in; (amp = memchr(amp, '&', (size_t)(in + n - amp))) != NULL; amp++) {
+        cap++;
+    }
+    if (cap > HARK_FORM_MAX_PAIRS) {
+        cap = HARK_FORM_MAX_PAIRS + 1;      /* enough to notice one too many */
+    }
+    form->pairs = hark_malloc(cap * sizeof(*form->pairs));
+    form->text = hark_malloc(2 * n + 2);
+    if (form->pairs == NULL || form->text == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
+    out = form->text;
     while (start < n) {
         const char *seg = in + start;
         const char *amp = memchr(seg, '&', n - start);
@@ -192,28 +211,16 @@ int hark_form_parse(const char *in, size_t n, struct hark_form *form, const char
             *why = "too many form fields";
             return -1;
         }
-        if (form->n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct hark_form_pair *grown = hark_realloc(form->pairs, ncap * sizeof(*grown));
-            if (grown == NULL) {
-                *why = "out of memory";
-                return -1;
-            }
-            form->pairs = grown;
-            cap = ncap;
-        }
         pair = &form->pairs[form->n];
-        pair->name = decode_component(seg, name_len, why);
-        if (pair->name == NULL) {
+        pair->name = out;
+        if (decode_component(seg, name_len, &out) < 0) {
+            *why = "malformed percent-encoding";
             return -1;
         }
-        pair->value = eq ? decode_component(eq + 1, seg_len - name_len - 1, why)
-                         : hark_strdup("");
-        if (pair->value == NULL) {
-            hark_free(pair->name);
-            if (!eq) {
-                *why = "out of memory";
-            }
+        pair->value = out;
+        if (decode_component(eq ? eq + 1 : seg + seg_len, eq ? seg_len - name_len - 1 : 0,
+                             &out) < 0) {
+            *why = "malformed percent-encoding";
             return -1;
         }
         form->n++;
@@ -223,14 +230,10 @@ int hark_form_parse(const char *in, size_t n, struct hark_form *form, const char
 
 void hark_form_free(struct hark_form *form)
 {
-    size_t i;
-
-    for (i = 0; i < form->n; i++) {
-        hark_free(form->pairs[i].name);
-        hark_free(form->pairs[i].value);
-    }
     hark_free(form->pairs);
+    hark_free(form->text);
     form->pairs = NULL;
+    form->text = NULL;
     form->n = 0;
 }
 

@@ -65,7 +65,7 @@ static int compare_pairs(const void *a, const void *b)
 int twilio_signature(const char *token, size_t token_len, const char *url,
                      const struct hark_form *params, char out[TWILIO_SIG_LEN])
 {
-    static const struct hark_form no_params = {NULL, 0};
+    static const struct hark_form no_params = {NULL, 0, NULL};
     struct sort_pair *pairs = NULL;
     size_t len = strlen(url), n, pos;
     unsigned char mac[HARK_DIGEST_MAX];
@@ -254,8 +254,7 @@ static enum hark_verdict twilio_verify(const struct hark_channel *ch,
             struct hark_form *kept = hark_malloc(sizeof(*kept));
             if (kept != NULL) {
                 *kept = params;
-                params.pairs = NULL;
-                params.n = 0;
+                memset(&params, 0, sizeof(params));
                 req->scratch->data = kept;
                 req->scratch->free = twilio_form_free;
             }

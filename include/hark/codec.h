@@ -28,7 +28,7 @@ ssize_t hark_hex_encode(const unsigned char *in, size_t n, char *out, size_t cap
 ssize_t hark_percent_decode(const char *in, size_t n, char *out, size_t cap,
                             int plus_is_space);
 
-/* One decoded name=value pair. */
+/* One decoded name=value pair (both point into the form's text). */
 struct hark_form_pair {
     char *name;
     char *value;
@@ -38,6 +38,7 @@ struct hark_form_pair {
 struct hark_form {
     struct hark_form_pair *pairs;
     size_t n;
+    char *text;                 /* every decoded name and value */
 };
 
 #define HARK_FORM_MAX_PAIRS 1000

@@ -8,7 +8,10 @@
 #include "hark/codec.h"
 #include "../../adapters/twilio/twilio.h"
 
-/* A form from the vector's params object (values may be arrays: repeated keys). */
+/*
+ * A form from the vector's params object (values may be arrays: repeated
+ * keys). The strings are borrowed from the JSON; release with free(pairs).
+ */
 static void form_from_json(json_t *params, struct hark_form *form)
 {
     const char *key;
@@ -17,17 +20,18 @@ static void form_from_json(json_t *params, struct hark_form *form)
 
     form->pairs = calloc(cap, sizeof(*form->pairs));
     form->n = 0;
+    form->text = NULL;
     json_object_foreach(params, key, value) {
         if (json_is_array(value)) {
             size_t i;
             json_t *v;
             json_array_foreach(value, i, v) {
-                form->pairs[form->n].name = hark_strdup(key);
-                form->pairs[form->n++].value = hark_strdup(json_string_value(v));
+                form->pairs[form->n].name = (char *)key;
+                form->pairs[form->n++].value = (char *)json_string_value(v);
             }
         } else {
-            form->pairs[form->n].name = hark_strdup(key);
-            form->pairs[form->n++].value = hark_strdup(json_string_value(value));
+            form->pairs[form->n].name = (char *)key;
+            form->pairs[form->n++].value = (char *)json_string_value(value);
         }
     }
 }
@@ -62,7 +66,7 @@ static void test_signature_vectors(void **state)
         /* Any other signature, or the right one for other params, fails. */
         assert_false(twilio_signature_matches(secret, strlen(secret), url, &form, "x"));
         assert_false(twilio_signature_matches("other", 5, url, &form, want));
-        hark_form_free(&form);
+        free(form.pairs);
         checked++;
     }
     assert_true(checked >= 15);
