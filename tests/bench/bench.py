@@ -164,6 +164,19 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Redis is the resource being measured; harkd, wrk and redis-benchmark run at this lower
+# priority (nice) in both the ceiling and the harkd runs. On a machine with few cores the
+# processes that measure Redis otherwise preempt it while it has work queued (we saw Redis
+# runnable 97% of the time but running 73%, with a core idle), and the figure measures the
+# scheduler. In production Redis has a host or cores of its own.
+CLIENT_NICE = 10
+
+
+def lowered(lower):
+    """A preexec_fn that lowers the child's priority, or None."""
+    return (lambda: os.nice(CLIENT_NICE)) if lower else None
+
+
 def start_redis(tmp):
     port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -180,7 +193,7 @@ def _ping(r):
         return False
 
 
-def redis_ceiling(port, n):
+def redis_ceiling(port, n, lower=True):
     """Messages/s of redis-benchmark calling the ingest script, one message per call."""
     with open(os.path.join(ROOT, "src", "ingest.lua")) as f:
         body = f.read()
@@ -199,31 +212,32 @@ def redis_ceiling(port, n):
             "sms", "inbound", "phone\x1f+3461__rand_int__", "contact__rand_int__", "", "", "",
             "+34610000000", "+15557654321", "SM__rand_int__", "1764400000000", "", "", ""]
     out = sh(["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "64", "-P", "1", "-r", "1000000000",
-              "-q", "--csv"] + args).stdout
+              "-q", "--csv"] + args, preexec_fn=lowered(lower)).stdout
     m = re.findall(r'"([\d.]+)"', out)
     return float(m[1]) if len(m) > 1 else None
 
 
-def run_harkd(tmp, rport, n, workers, batch, pipeline):
+def run_harkd(tmp, rport, n, workers, batch, pipeline, lower=True):
     hport = free_port()
     conf = os.path.join(tmp, "bench.conf")
     with open(conf, "w") as f:
         f.write(f"[server]\nlisten = 127.0.0.1:{hport}\npublic_url = {PUBLIC}\nworkers = {workers}\n\n"
                 f"[redis]\nurl = redis://127.0.0.1:{rport}/0\nevents_maxlen = 100000000\nbatch = {batch}\npipeline = {pipeline}\n\n"
                 f"[log]\nlevel = warn\n\n[channel.sms]\ntype = twilio\nauth_token = {TOKEN}\n")
-    reqs = os.path.join(tmp, "requests.tsv")
-    write_requests(reqs, n, "/hooks/sms")
+    reqs = os.path.join(tmp, f"requests-{n}.tsv")
+    if not os.path.exists(reqs):    # signing is slow: runs on a flushed Redis reuse the file
+        write_requests(reqs, n, "/hooks/sms")
     script = os.path.join(tmp, "bench.lua")
     with open(script, "w") as f:
         f.write(WRK_SCRIPT)
     harkd = subprocess.Popen([os.path.join(ROOT, "build", "harkd"), "-c", conf],
-                             stderr=open(os.path.join(tmp, "harkd.log"), "w"))
+                             stderr=open(os.path.join(tmp, "harkd.log"), "w"), preexec_fn=lowered(lower))
     r = redis.Redis(port=rport, decode_responses=True)
     try:
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{hport}/readyz"), what="harkd")
         wrk = subprocess.Popen(["wrk", "-t2", "-c64", "-d600s", "--timeout", "10s", "-s", script,
                                 f"http://127.0.0.1:{hport}/hooks/sms", "--", reqs, "2"],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, preexec_fn=lowered(lower))
         # Wait until every message is stored (or the count stops growing), then
         # let the last answers arrive before stopping wrk.
         last, still = -1, 0
@@ -254,13 +268,52 @@ def run_harkd(tmp, rport, n, workers, batch, pipeline):
             "p99_ms": p99 / 1000, "errors": errors, "rss_mb": rss / 1024}
 
 
+def interleaved(tmp, rport, r, n, workers, rounds, lower=True, calls=None, rpid=None):
+    """The ceiling and harkd measured in turn (C H C H ... C), each harkd run against the
+    mean of the ceilings around it, so that drift in the machine's speed (shared hosts
+    change speed by tens of percent within a minute) does not land on one side only.
+    Returns (runs, ceilings); each run has its own ratio and events count, and with rpid
+    Redis's CPU per message at the ceiling (ceiling_cpu_us) and through harkd (redis_cpu_us)."""
+    ceilings, runs, ceiling_cpu = [], [], []
+    for i in range(rounds + 1):
+        r.flushall()
+        cpu0 = proc_cpu_seconds(rpid) if rpid else 0
+        ceilings.append(redis_ceiling(rport, calls or n, lower))
+        if rpid:
+            ceiling_cpu.append(1e6 * (proc_cpu_seconds(rpid) - cpu0) / (calls or n))
+        if i == rounds:
+            break
+        r.flushall()
+        cpu0 = proc_cpu_seconds(rpid) if rpid else 0
+        res = run_harkd(tmp, rport, n, workers, 64, 4, lower)
+        if rpid:
+            res["redis_cpu_us"] = 1e6 * (proc_cpu_seconds(rpid) - cpu0) / n
+        res["events"] = r.xlen("hark:{0}:events")
+        res["rate"] = res["ok2xx"] / res["seconds"] if res["seconds"] else 0
+        runs.append(res)
+    for i, res in enumerate(runs):
+        around = [c for c in ceilings[i:i + 2] if c]
+        res["ceiling"] = sum(around) / len(around) if around else None
+        res["ratio"] = res["rate"] / res["ceiling"] if res["ceiling"] else None
+        if ceiling_cpu:
+            res["ceiling_cpu_us"] = sum(ceiling_cpu[i:i + 2]) / 2
+    return runs, ceilings
+
+
+def median_run(runs):
+    """The run with the median ratio (the median rate without a ceiling)."""
+    key = (lambda x: x["ratio"]) if all(x.get("ratio") for x in runs) else (lambda x: x["rate"])
+    return sorted(runs, key=key)[len(runs) // 2]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--harkd", default="build/harkd")
     ap.add_argument("--messages", type=int, default=200000)
     ap.add_argument("--workers", type=int, default=0, help="0: one per CPU")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--pipeline", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=5, help="harkd runs, each between two ceilings")
+    ap.add_argument("--equal-priority", action="store_true",
+                    help="run harkd, wrk and redis-benchmark at Redis's priority")
     ap.add_argument("--skip-reference", action="store_true", help="skip nginx and the redis ceiling")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="hark-bench-")
@@ -270,31 +323,37 @@ def main():
         print(f"reference: nginx static body, wrk -t2 -c64: "
               f"{nginx:,.0f} req/s (reference machine {REFERENCE_NGINX_RPS:,}; this machine = {scale:.2f}x)"
               if nginx else "reference: nginx not available; targets unscaled")
-
+        lower = not args.equal_priority
+        workers = args.workers or os.cpu_count() or 1
         rproc, rport, r = start_redis(tmp)
         try:
-            ceiling = None if args.skip_reference else redis_ceiling(rport, 100000)
-            r.flushall()
-            res = run_harkd(tmp, rport, args.messages, args.workers or os.cpu_count() or 1,
-                            args.batch, args.pipeline)
-            events = r.xlen("hark:{0}:events")
+            if args.skip_reference:
+                r.flushall()
+                runs = [run_harkd(tmp, rport, args.messages, workers, 64, 4, lower)]
+                runs[0].update(events=r.xlen("hark:{0}:events"), ceiling=None, ratio=None,
+                               rate=runs[0]["ok2xx"] / runs[0]["seconds"])
+            else:
+                runs, _ = interleaved(tmp, rport, r, args.messages, workers, args.rounds, lower)
         finally:
             rproc.terminate()
             rproc.wait(10)
-        rate = res["ok2xx"] / res["seconds"] if res["seconds"] else 0
-        print(f"twilio webhooks: {res['ok2xx']:,} stored of {res['requests']:,} sent in {res['seconds']:.1f}s "
-              f"= {rate:,.0f} messages/s (target 30,000 x {scale:.2f} = {30000 * scale:,.0f})")
-        print(f"latency: p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms (target p99 < 10 ms)")
-        print(f"harkd peak RSS: {res['rss_mb']:.1f} MB (target < 64 MB)")
-        if ceiling:
+        print(f"harkd workers = {workers}; harkd, wrk and redis-benchmark "
+              f"{'at nice %d (Redis at 0)' % CLIENT_NICE if lower else 'at the priority of Redis'}")
+        for i, res in enumerate(runs, 1):
+            ceiling = f"; ceiling {res['ceiling']:,.0f}/s -> {100 * res['ratio']:.0f}%" if res["ratio"] else ""
+            print(f"run {i}: {res['ok2xx']:,} stored in {res['seconds']:.1f}s = {res['rate']:,.0f} messages/s, "
+                  f"p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, RSS {res['rss_mb']:.1f} MB{ceiling}")
+        med = median_run(runs)
+        print(f"twilio webhooks (median run): {med['rate']:,.0f} messages/s "
+              f"(target 30,000 x {scale:.2f} = {30000 * scale:,.0f})")
+        print(f"latency: p50 {med['p50_ms']:.2f} ms, p99 {med['p99_ms']:.2f} ms (target p99 < 10 ms)")
+        print(f"harkd peak RSS: {max(x['rss_mb'] for x in runs):.1f} MB (target < 64 MB)")
+        if med["ratio"]:
             print(f"redis ceiling (ingest script, one message per call, redis-benchmark -c64): "
-                  f"{ceiling:,.0f} messages/s; harkd reaches {100 * rate / ceiling:.0f}% (target >= 90%)")
-        consistent = events == res["ok2xx"]
-        print(f"events in redis: {events:,}; 2xx answers: {res['ok2xx']:,} -> "
-              f"{'consistent' if consistent else 'MISMATCH'}")
-        if not consistent:
-            return 1
-        return 0
+                  f"{med['ceiling']:,.0f} messages/s; harkd reaches {100 * med['ratio']:.0f}% (target >= 90%)")
+        consistent = all(x["events"] == x["ok2xx"] for x in runs)
+        print(f"events in redis == 2xx answers in every run: {'consistent' if consistent else 'MISMATCH'}")
+        return 0 if consistent else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
