@@ -283,3 +283,13 @@ def test_many_concurrent_connections(harkd, redis_server):
     for s in socks:
         assert read_responses(s, 1)[0][0] == 200
     assert redis_server.client().xlen("hark:{0}:events") == 200
+
+
+def test_idle_keep_alive_connections_do_not_delay_shutdown(harkd):
+    s = connect(harkd)
+    s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+    assert read_responses(s, 1)[0][0] == 200
+    t0 = time.monotonic()
+    assert harkd.stop() == 0
+    assert time.monotonic() - t0 < 5        # drain_timeout is 10 s: nothing waited for it
+    assert closed_by_server(s, 1)
