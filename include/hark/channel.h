@@ -39,7 +39,7 @@ struct hark_scratch {
 /* A request as the adapter sees it: borrowed, valid during the call. */
 struct hark_request {
     const char *method;         /* "GET", "POST", ... */
-    const char *path;           /* decoded path, without query */
+    const char *path;           /* path as sent (escapes kept), without query */
     const char *query;          /* raw query string without '?', or NULL */
     const unsigned char *body;  /* raw bytes (NUL-terminated for convenience) */
     size_t body_len;
