@@ -24,10 +24,7 @@
 #include "hark/msg.h"
 #include "hark/text.h"
 #include "delivery_job.h"
-
-#define OB_TEXT_MAX (64 * 1024)
-#define OB_KEY_MAX 256
-#define OB_FIELDS_MAX 64
+#include "outbox_entry.h"
 
 enum job_step {
     J_LOOKUP, J_IDEM, J_IDEM_OWNER, J_PREPARE, J_SEND, J_SENDING,
@@ -44,10 +41,7 @@ struct ob_job {
     int lookup_failed;
     struct event *timer;
     char *entry_id;
-    char **fields;              /* the entry, name/value pairs, for the dead letter */
-    size_t n_fields;
-    const char *conv_id, *text, *attachments_raw, *idem_key;   /* into fields */
-    json_t *attachments;
+    struct ob_entry in;         /* the CRM's request */
     int partition;
     json_t *conv;               /* the conversation hash as an object */
     const struct hark_channel *ch;
@@ -88,12 +82,8 @@ static void job_free(struct ob_job *j)
     if (j->timer) {
         event_free(j->timer);
     }
-    for (size_t i = 0; i < j->n_fields; i++) {
-        hark_free(j->fields[i]);
-    }
-    hark_free(j->fields);
+    ob_entry_clear(&j->in);
     hark_free(j->entry_id);
-    json_decref(j->attachments);
     json_decref(j->conv);
     json_decref(j->msg);
     hark_free(j->pmid);
@@ -115,93 +105,6 @@ static void job_later(struct ob_job *j, int64_t ms)
 }
 
 /* Copy a reply's strings; 0 when it is an array of strings. */
-static int reply_is_str(const redisReply *r)
-{
-    return r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-/* Keep the entry's fields and point at the ones we use; sets reason when malformed. */
-static int job_take_fields(struct ob_job *j, const redisReply *f)
-{
-    if (f == NULL || f->type != REDIS_REPLY_ARRAY || f->elements % 2 || f->elements > OB_FIELDS_MAX) {
-        snprintf(j->reason, sizeof(j->reason), "outbox entry has no fields");
-        return 0;
-    }
-    j->fields = hark_calloc(f->elements ? f->elements : 1, sizeof(char *));
-    if (j->fields == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < f->elements; i++) {
-        if (!reply_is_str(f->element[i])) {
-            snprintf(j->reason, sizeof(j->reason), "outbox entry field is not a string");
-            return 0;
-        }
-        j->fields[i] = hark_strndup(f->element[i]->str, f->element[i]->len);
-        if (j->fields[i] == NULL) {
-            return -1;
-        }
-        j->n_fields++;
-    }
-    for (size_t i = 0; i + 1 < j->n_fields; i += 2) {
-        const char *n = j->fields[i], *v = j->fields[i + 1];
-        if (strcmp(n, "conversation_id") == 0) {
-            j->conv_id = v;
-        } else if (strcmp(n, "text") == 0) {
-            j->text = v;
-        } else if (strcmp(n, "attachments") == 0) {
-            j->attachments_raw = v;
-        } else if (strcmp(n, "idempotency_key") == 0) {
-            j->idem_key = v;
-        }
-    }
-    return 0;
-}
-
-/* Check the request; fills reason and returns -1 when it cannot be sent. */
-static int job_validate(struct ob_job *j)
-{
-    const char *why = NULL;
-    size_t tlen = j->text ? strlen(j->text) : 0;
-
-    if (j->reason[0]) {
-        return -1;
-    }
-    if (j->conv_id == NULL || j->conv_id[0] == '\0' || strlen(j->conv_id) > OB_KEY_MAX) {
-        snprintf(j->reason, sizeof(j->reason), "missing or invalid conversation_id");
-        return -1;
-    }
-    if (j->idem_key != NULL && (j->idem_key[0] == '\0' || strlen(j->idem_key) > OB_KEY_MAX)) {
-        snprintf(j->reason, sizeof(j->reason), "idempotency_key empty or longer than %d bytes",
-                 OB_KEY_MAX);
-        return -1;
-    }
-    if (tlen > OB_TEXT_MAX || (j->text && !hark_utf8_valid(j->text, tlen))) {
-        snprintf(j->reason, sizeof(j->reason), "text is not valid UTF-8 or too long");
-        return -1;
-    }
-    if (j->attachments_raw != NULL && j->attachments_raw[0] != '\0') {
-        size_t i;
-        json_t *u;
-        j->attachments = hark_json_parse(j->attachments_raw, strlen(j->attachments_raw), &why);
-        if (!json_is_array(j->attachments) || json_array_size(j->attachments) > HARK_MAX_ATTACHMENTS) {
-            snprintf(j->reason, sizeof(j->reason), "attachments is not a JSON array of URLs");
-            return -1;
-        }
-        json_array_foreach(j->attachments, i, u) {
-            const char *s = json_string_value(u);
-            if (s == NULL || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)) {
-                snprintf(j->reason, sizeof(j->reason), "attachment %zu is not an http(s) URL", i);
-                return -1;
-            }
-        }
-    }
-    if (tlen == 0 && json_array_size(j->attachments) == 0) {
-        snprintf(j->reason, sizeof(j->reason), "empty text and no attachments");
-        return -1;
-    }
-    return 0;
-}
-
 /* Send argv on the command connection; when it cannot be queued, retry the step later. */
 static void job_command(struct ob_job *j, redisCallbackFn *fn, int argc, const char **argv,
                         const size_t *lens)
@@ -296,7 +199,7 @@ static void job_on_lookup(redisAsyncContext *c, void *reply, void *arg)
     } else if (r->elements >= 2 && j->conv == NULL) {
         j->conv = json_object();
         for (size_t i = 0; j->conv && i + 1 < r->elements; i += 2) {
-            if (reply_is_str(r->element[i]) && reply_is_str(r->element[i + 1])) {
+            if (ob_reply_is_str(r->element[i]) && ob_reply_is_str(r->element[i + 1])) {
                 json_object_set_new(j->conv, r->element[i]->str,
                                     json_stringn(r->element[i + 1]->str, r->element[i + 1]->len));
             }
@@ -313,7 +216,7 @@ static void job_on_lookup(redisAsyncContext *c, void *reply, void *arg)
         return;
     }
     if (!j->lookup_found) {
-        snprintf(j->reason, sizeof(j->reason), "unknown conversation %s", j->conv_id);
+        snprintf(j->reason, sizeof(j->reason), "unknown conversation %s", j->in.conv_id);
         j->partition = 0;
         j->step = J_REJECT;
     } else if (j->reason[0]) {
@@ -331,7 +234,7 @@ static void job_on_lookup(redisAsyncContext *c, void *reply, void *arg)
                      conv_get(j, "account") ? conv_get(j, "account") : "(none)");
             j->step = J_REJECT;
         } else {
-            hark_derive_id("outbound", j->ch->name, j->idem_key ? j->idem_key : j->entry_id,
+            hark_derive_id("outbound", j->ch->name, j->in.idem_key ? j->in.idem_key : j->entry_id,
                            j->msg_id);
         }
     }
@@ -345,7 +248,7 @@ static void job_lookup(struct ob_job *j)
     for (int p = 0; p < j->o->partitions; p++) {
         char key[600];
         const char *argv[2] = {"HGETALL", key};
-        snprintf(key, sizeof(key), "%s:{%d}:conv:%s", j->o->prefix, p, j->conv_id);
+        snprintf(key, sizeof(key), "%s:{%d}:conv:%s", j->o->prefix, p, j->in.conv_id);
         if (hark_redis_command(j->o->cmd, job_on_lookup, j, 2, argv, NULL) < 0) {
             break;
         }
@@ -378,7 +281,7 @@ static void job_on_idem(redisAsyncContext *c, void *reply, void *arg)
     } else if (r->type == REDIS_REPLY_NIL) {
         j->step = J_IDEM;     /* expired meanwhile: take it */
     } else {
-        j->replay = !(reply_is_str(r) && strcmp(r->str, j->entry_id) == 0);
+        j->replay = !(ob_reply_is_str(r) && strcmp(r->str, j->entry_id) == 0);
         j->step = J_PREPARE;
     }
     job_run(j);
@@ -387,7 +290,7 @@ static void job_on_idem(redisAsyncContext *c, void *reply, void *arg)
 static void job_idem(struct ob_job *j)
 {
     char key[600], ttl[32];
-    const char *k = j->idem_key ? j->idem_key : j->entry_id;
+    const char *k = j->in.idem_key ? j->in.idem_key : j->entry_id;
     const char *set[6] = {"SET", key, j->entry_id, "NX", "PX", ttl};
     const char *get[2] = {"GET", key};
 
@@ -425,22 +328,22 @@ static json_t *job_queued_json(struct ob_job *j)
     m->received_at = hark_now_ms();
     if (hark_strset(&m->from.id, conv_get(j, "our_id")) < 0 ||
         hark_strset(&m->to.id, conv_get(j, "customer_id")) < 0 ||
-        hark_strset(&m->text, j->text ? j->text : "") < 0) {
+        hark_strset(&m->text, j->in.text ? j->in.text : "") < 0) {
         goto done;
     }
-    json_array_foreach(j->attachments, i, u) {
+    json_array_foreach(j->in.attachments, i, u) {
         if (hark_msg_add_attachment(m, json_string_value(u), NULL, NULL, -1, NULL) < 0) {
             goto done;
         }
     }
     json_object_set_new(extra, "outbox_entry", json_string(j->entry_id));
-    if (j->idem_key) {
-        json_object_set_new(extra, "idempotency_key", json_string(j->idem_key));
+    if (j->in.idem_key) {
+        json_object_set_new(extra, "idempotency_key", json_string(j->in.idem_key));
     }
     m->extra = extra;
     extra = NULL;
     o = hark_msg_to_json(m, j->msg_id);
-    if (o != NULL && (json_object_set_new(o, "conversation_id", json_string(j->conv_id)) < 0 ||
+    if (o != NULL && (json_object_set_new(o, "conversation_id", json_string(j->in.conv_id)) < 0 ||
                       json_object_set_new(o, "contact_id",
                                           conv_get(j, "contact_id")
                                               ? json_string(conv_get(j, "contact_id"))
@@ -465,15 +368,15 @@ static void job_on_prepare(redisAsyncContext *c, void *reply, void *arg)
     if (!job_reply_ok(j, r)) {
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !reply_is_str(r->element[0]) ||
-        !reply_is_str(r->element[1])) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !ob_reply_is_str(r->element[0]) ||
+        !ob_reply_is_str(r->element[1])) {
         log_warn("outbox", "msg=\"unexpected answer of the prepare step\" entry=%s", j->entry_id);
         job_later(j, 1000);
         return;
     }
     state = r->element[0]->str;
     if (strcmp(state, "noconv") == 0) {
-        snprintf(j->reason, sizeof(j->reason), "unknown conversation %s", j->conv_id);
+        snprintf(j->reason, sizeof(j->reason), "unknown conversation %s", j->in.conv_id);
         j->step = J_REJECT;
     } else if (strcmp(state, "send") == 0 || (strcmp(state, "queued") == 0 && !j->replay)) {
         json_decref(j->msg);
@@ -517,7 +420,7 @@ static void job_prepare(struct ob_job *j)
         job_later(j, 1000);
         return;
     }
-    part_key(j, conv, sizeof(conv), "conv", j->conv_id);
+    part_key(j, conv, sizeof(conv), "conv", j->in.conv_id);
     part_key(j, msg, sizeof(msg), "msg", j->msg_id);
     snprintf(list, sizeof(list), "%s:messages", conv);
     snprintf(now, sizeof(now), "%lld", (long long)hark_now_ms());
@@ -607,17 +510,17 @@ static void job_send(struct ob_job *j)
     json_t *u;
 
     memset(&ob, 0, sizeof(ob));
-    json_array_foreach(j->attachments, i, u) {
+    json_array_foreach(j->in.attachments, i, u) {
         urls[i] = json_string_value(u);
     }
     ob.message_id = j->msg_id;
-    ob.conversation_id = j->conv_id;
+    ob.conversation_id = j->in.conv_id;
     ob.channel = conv_get(j, "channel");
     ob.to = conv_get(j, "customer_id");
     ob.from = conv_get(j, "our_id");
-    ob.text = j->text ? j->text : "";
+    ob.text = j->in.text ? j->in.text : "";
     ob.attachment_urls = urls;
-    ob.n_attachments = json_array_size(j->attachments);
+    ob.n_attachments = json_array_size(j->in.attachments);
     ob.reply_to = conv_get(j, "last_inbound_pmid");
     ob.subject = conv_get(j, "subject");
     ob.references = conv_get(j, "references");
@@ -683,19 +586,19 @@ static void job_record(struct ob_job *j)
     int k = 0, nkeys;
     int64_t t = hark_now_ms();
 
-    part_key(j, conv, sizeof(conv), "conv", j->conv_id);
+    part_key(j, conv, sizeof(conv), "conv", j->in.conv_id);
     part_key(j, msg, sizeof(msg), "msg", j->msg_id);
     part_key(j, events, sizeof(events), "events", NULL);
     snprintf(now, sizeof(now), "%lld", (long long)t);
     snprintf(maxlen, sizeof(maxlen), "%lld", j->o->cfg.events_maxlen);
     if (j->step == J_REJECT) {
         json_t *d = json_pack("{s:s, s:s, s:s?, s:s?}", "reason", j->reason, "outbox_entry",
-                              j->entry_id, "conversation_id", j->conv_id, "idempotency_key",
-                              j->idem_key);
+                              j->entry_id, "conversation_id", j->in.conv_id, "idempotency_key",
+                              j->in.idem_key);
         text = d ? json_dumps(d, JSON_COMPACT) : NULL;
         json_decref(d);
         if (j->msg_id[0] == '\0') {
-            hark_derive_id("outbound", "", j->idem_key ? j->idem_key : j->entry_id, j->msg_id);
+            hark_derive_id("outbound", "", j->in.idem_key ? j->in.idem_key : j->entry_id, j->msg_id);
         }
         argv[k++] = "1";
         argv[k++] = events;
@@ -740,7 +643,7 @@ static void job_record(struct ob_job *j)
     argv[k++] = text;
     argv[k++] = now;
     argv[k++] = maxlen;
-    argv[k++] = j->conv_id ? j->conv_id : "";
+    argv[k++] = j->in.conv_id ? j->in.conv_id : "";
     job_script(j, job_on_recorded, k, argv);
     hark_free(text);
 }
@@ -769,11 +672,11 @@ static void job_dead(struct ob_job *j)
     argv[k++] = "XADD";
     argv[k++] = j->o->dead_key;
     argv[k++] = "*";
-    for (size_t i = 0; i + 1 < j->n_fields; i += 2) {
-        if (strcmp(j->fields[i], "reason") && strcmp(j->fields[i], "outbox_entry") &&
-            strcmp(j->fields[i], "failed_at")) {
-            argv[k++] = j->fields[i];
-            argv[k++] = j->fields[i + 1];
+    for (size_t i = 0; i + 1 < j->in.n_fields; i += 2) {
+        if (strcmp(j->in.fields[i], "reason") && strcmp(j->in.fields[i], "outbox_entry") &&
+            strcmp(j->in.fields[i], "failed_at")) {
+            argv[k++] = j->in.fields[i];
+            argv[k++] = j->in.fields[i + 1];
         }
     }
     argv[k++] = "reason";
@@ -858,15 +761,15 @@ void ob_job_start(struct hark_outbox *o, const char *entry_id, const redisReply 
     }
     o->jobs = j;
     o->n_jobs++;
-    if (job_take_fields(j, fields) < 0) {
+    if (ob_entry_read(&j->in, fields, j->reason, sizeof(j->reason)) < 0) {
         log_error("outbox", "msg=\"out of memory; entry stays pending\" entry=%s", entry_id);
         job_free(j);
         return;
     }
-    if (job_validate(j) < 0) {
+    if (ob_entry_validate(&j->in, j->reason, sizeof(j->reason)) < 0) {
         log_warn("outbox", "msg=\"bad reply request\" entry=%s reason=\"%s\"", entry_id, j->reason);
         /* Find the partition anyway when there is a conversation id, for the event. */
-        j->step = j->conv_id && j->conv_id[0] && strlen(j->conv_id) <= OB_KEY_MAX ? J_LOOKUP : J_REJECT;
+        j->step = j->in.conv_id && j->in.conv_id[0] && strlen(j->in.conv_id) <= OB_KEY_MAX ? J_LOOKUP : J_REJECT;
     } else {
         j->step = J_LOOKUP;
     }
