@@ -9,7 +9,7 @@
 --   id        our message id (m) or the target's derived id (s, e, r)
 --   json      m: message JSON without conversation_id/contact_id;
 --             s, e, r: the update as JSON (status, error, text, at)
---   conv      conversation id derived from the thread key
+--   conv      conversation id derived from the thread key (s: also, for watermarks)
 --   thread    m: thread key; e, r: dedupe key of the provider event ("" none)
 --   channel, account, direction
 --   idents    "kind\31value\30kind\31value..." (first: routing identity)
@@ -211,10 +211,9 @@ local function status_of(json)
   return word, last, tail
 end
 
-local function ingest_status(r)
-  local mkey, json, id = find_target(r)
-  if not mkey then return 'unknown' end
-  local upd = cjson.decode(r.json)
+-- Move the stored message at mkey to upd's status: 'ok' (event emitted),
+-- 'dup' (not a step forward) or 'unknown' (no status to update).
+local function apply_status(mkey, json, id, upd, pmid)
   local current, head, tail = status_of(json)
   if not current then return 'unknown' end
   local old, new = rank[current] or 0, rank[upd.status] or 0
@@ -227,10 +226,52 @@ local function ingest_status(r)
   -- Search from head: the new status may be shorter than the old one.
   local conv = string.match(json, ',"conversation_id":"([0-9a-f]+)"', head) or ''
   local data = cjson.encode({ message_id = id, conversation_id = conv, status = upd.status,
-    error = upd.error, provider_message_id = upd.pmid, channel = upd.channel,
+    error = upd.error, provider_message_id = pmid, channel = upd.channel,
     account = upd.account, at = upd.at })
   emit('message.status', conv, id, data)
   return 'ok'
+end
+
+-- How many of a conversation's newest messages a watermark looks at.
+local WATERMARK_SCAN = 100
+
+-- Messenger reports reads (and some deliveries) as a watermark: every
+-- message the Page sent in the conversation at or before it. The adapter
+-- names such a record "<status>:<watermark>"; each of our recent outbound
+-- messages sent by then moves forward, with its own event (at: when the
+-- provider saw it happen).
+local function ingest_watermark(r, upd)
+  local at = tonumber(string.match(upd.pmid, ':(%d+)$'))
+  if r.conv == '' or not at or at <= 0 then return 'unknown' end
+  if at < 100000000000 then at = at * 1000 end    -- seconds, not milliseconds
+  local ids = redis.call('LRANGE', base .. 'conv:' .. r.conv .. ':messages', -WATERMARK_SCAN, -1)
+  local moved, seen = 0, 0
+  for _, id in ipairs(ids) do
+    local mkey = base .. 'msg:' .. id
+    local json = redis.call('GET', mkey)
+    -- sent_at comes before every nested object that could hold the key.
+    local sent = json and string.find(json, '"direction":"outbound"', 1, true) and
+                 tonumber(string.match(json, '"sent_at":(%d+)'))
+    if sent and sent <= at then
+      seen = seen + 1
+      local pmid = cjson.decode(json).provider_message_id
+      if apply_status(mkey, json, id, upd, type(pmid) == 'string' and pmid or upd.pmid) == 'ok' then
+        moved = moved + 1
+      end
+    end
+  end
+  if moved > 0 then return 'ok' end
+  return seen > 0 and 'dup' or 'unknown'
+end
+
+local function ingest_status(r)
+  local mkey, json, id = find_target(r)
+  local upd = cjson.decode(r.json)
+  if not mkey then
+    if string.match(upd.pmid or '', '^[a-z]+:%d+$') then return ingest_watermark(r, upd) end
+    return 'unknown'
+  end
+  return apply_status(mkey, json, id, upd, upd.pmid)
 end
 
 local function ingest_change(r, etype)

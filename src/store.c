@@ -274,6 +274,10 @@ static struct record *record_new(struct hark_msg *m, int64_t now, int64_t concat
         hark_derive_id("contact", "", key, r->contact);
     } else {
         r->json = update_json(m);
+        /* A watermark status names a conversation, not a message (see ingest.lua). */
+        if (m->thread_key != NULL) {
+            hark_derive_id("conv", m->account, m->thread_key, r->conv);
+        }
     }
     if (m->own_ref != NULL) {
         hark_derive_id("ref", "", m->own_ref, r->ownref);

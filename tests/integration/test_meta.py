@@ -444,6 +444,41 @@ def test_messenger_delivery_updates_an_outbound_message(harkd, redis_server):
         ("message.status", "delivered", mid, out_id)
 
 
+def test_messenger_read_watermark_marks_what_the_page_sent_before_it(harkd, redis_server):
+    r = redis_server.client()
+    assert post(harkd, load("meta", "messenger-text.json"))[0] == 200
+    echo = load_json("meta", "messenger-echo.json")
+    watermark = load_json("meta", "messenger-read.json")["entry"][0]["messaging"][0]["read"]["watermark"]
+    for mid, ts in (("m_before", watermark - 253), ("m_after", watermark + 747)):
+        ev = echo["entry"][0]["messaging"][0]
+        ev["timestamp"], ev["message"]["mid"] = ts, mid
+        assert post(harkd, dumps(echo))[0] == 200
+    sent = {d["provider_message_id"]: d for t, _, d in event_data(r) if t == "message.sent"}
+    assert set(sent) == {"m_before", "m_after"}
+
+    assert post(harkd, load("meta", "messenger-read.json"))[0] == 200
+    statuses = [(f, d) for t, f, d in event_data(r) if t == "message.status"]
+    assert len(statuses) == 1
+    f, d = statuses[0]
+    assert (d["status"], d["provider_message_id"]) == ("read", "m_before")
+    assert f["message_id"] == d["message_id"] == sent["m_before"]["id"]
+    assert d["conversation_id"] == sent["m_before"]["conversation_id"] == f["conversation_id"]
+    assert d["at"] == load_json("meta", "messenger-read.json")["entry"][0]["messaging"][0]["timestamp"]
+    assert stored(r, sent["m_before"]["id"])["status"] == "read"
+    assert stored(r, sent["m_after"]["id"])["status"] == "sent"
+
+    # The same watermark again changes nothing; a later one reads the second message only.
+    n = len(events(r))
+    assert post(harkd, load("meta", "messenger-read.json"))[0] == 200
+    assert len(events(r)) == n
+    later = load_json("meta", "messenger-read.json")
+    later["entry"][0]["messaging"][0]["read"]["watermark"] = watermark + 1000
+    assert post(harkd, dumps(later))[0] == 200
+    statuses = [d for t, _, d in event_data(r) if t == "message.status"]
+    assert [(d["status"], d["provider_message_id"]) for d in statuses] == \
+        [("read", "m_before"), ("read", "m_after")]
+
+
 def test_messenger_edit_changes_the_stored_text(harkd, redis_server):
     r = redis_server.client()
     assert post(harkd, load("meta", "messenger-batch.json"))[0] == 200
