@@ -104,7 +104,6 @@ static void job_later(struct ob_job *j, int64_t ms)
     evtimer_add(j->timer, &tv);
 }
 
-/* Copy a reply's strings; 0 when it is an array of strings. */
 /* Send argv on the command connection; when it cannot be queued, retry the step later. */
 static void job_command(struct ob_job *j, redisCallbackFn *fn, int argc, const char **argv,
                         const size_t *lens)

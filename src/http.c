@@ -26,17 +26,11 @@ static const char *request_header(const struct hark_request *req, const char *na
     return hark_http_request_header((const struct hark_http_request *)req->impl, name);
 }
 
-/* Send one reply; body may be NULL. */
-static void send_reply(struct hark_http_conn *conn, int status, const char *content_type,
-                       const char *extra_headers, const char *body, size_t len)
-{
-    hark_http_respond(conn, status, content_type, extra_headers, body ? body : "", body ? len : 0);
-}
-
 static void send_text(struct hark_http_conn *conn, int status, const char *extra_headers,
                       const char *text)
 {
-    send_reply(conn, status, "text/plain; charset=utf-8", extra_headers, text, strlen(text));
+    hark_http_respond(conn, status, "text/plain; charset=utf-8", extra_headers, text,
+                      strlen(text));
 }
 
 static void handle_health(struct hark_worker *w, const struct hark_http_request *req, int ready)
@@ -64,8 +58,8 @@ static void on_stored(void *arg, enum hark_store_result result)
         if (p->resp.note[0] != '\0') {
             log_warn("http", "channel=%s note=\"%s\"", p->ch->name, p->resp.note);
         }
-        send_reply(p->conn, p->resp.status, p->resp.content_type, NULL, p->resp.body,
-                   p->resp.body_len);
+        hark_http_respond(p->conn, p->resp.status, p->resp.content_type, NULL, p->resp.body,
+                          p->resp.body_len);
         log_debug("http", "channel=%s status=%d records=%zu ms=%lld", p->ch->name, p->resp.status,
                   p->n_records, (long long)ms);
     } else {
@@ -167,8 +161,8 @@ static void handle_channel(struct hark_worker *w, const struct hark_http_request
     return;
 
 reply_now:
-    send_reply(req->conn, resp.status ? resp.status : 500, resp.content_type, NULL, resp.body,
-               resp.body_len);
+    hark_http_respond(req->conn, resp.status ? resp.status : 500, resp.content_type, NULL,
+                      resp.body, resp.body_len);
     hark_response_clear(&resp);
 }
 
@@ -191,33 +185,36 @@ static void on_request(void *arg, struct hark_http_request *req)
     struct hark_worker *w = arg;
     const struct hark_settings *s = w->settings;
     const struct hark_channel *ch;
-    char *target = (char *)origin_form(req->target), *query, *signed_url;
+    char *path = (char *)origin_form(req->target), *query;
 
     if (w->stopping) {
         send_text(req->conn, 503, NULL, "shutting down\n");
         return;
     }
-    /* The URL the provider signed, before the target is cut into path and query. */
-    signed_url = hark_asprintf("%s%s", s->public_url, target);
-    if (signed_url == NULL) {
-        send_text(req->conn, 500, NULL, "out of memory\n");
-        return;
-    }
-    query = strchr(target, '?');
+    query = strchr(path, '?');
     if (query != NULL) {
         *query++ = '\0';
     }
-    if (strcmp(target, "/healthz") == 0 || strcmp(target, "/readyz") == 0) {
-        handle_health(w, req, target[1] == 'r');
+    if (strcmp(path, "/healthz") == 0) {
+        handle_health(w, req, 0);
+    } else if (strcmp(path, "/readyz") == 0) {
+        handle_health(w, req, 1);
     } else if (w->ratelimit != NULL && !hark_ratelimit_allow(w->ratelimit, req->peer,
                                                               hark_now_ms())) {
         send_text(req->conn, 429, "Retry-After: 1\r\n", "too many requests\n");
-    } else if ((ch = hark_settings_route(s, target)) == NULL) {
+    } else if ((ch = hark_settings_route(s, path)) == NULL) {
         send_text(req->conn, 404, NULL, "not found\n");
     } else {
-        handle_channel(w, req, ch, target, query, signed_url);
+        /* The URL the provider signed: public_url + path [+ '?' + query]. */
+        char *signed_url = hark_asprintf("%s%s%s%s", s->public_url, path, query ? "?" : "",
+                                         query ? query : "");
+        if (signed_url == NULL) {
+            send_text(req->conn, 500, NULL, "out of memory\n");
+        } else {
+            handle_channel(w, req, ch, path, query, signed_url);
+        }
+        hark_free(signed_url);
     }
-    hark_free(signed_url);
 }
 
 int hark_http_install(struct hark_worker *w)

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "hark/alloc.h"
+#include "hark/buf.h"
 #include "hark/log.h"
 #include "http_parse.h"
 #include "http_server.h"
@@ -64,8 +65,8 @@ struct hark_http_conn {
     size_t head_len;                /* > 0: the current request's head is parsed */
     struct hark_http_head head;
     struct hark_chunked chunk;
-    char *out;
-    size_t out_len, out_pos, out_cap;
+    struct hark_buf out;            /* answers to send; at most hark_buf's 1 MiB */
+    size_t out_pos;                 /* sent so far */
     char peer[INET6_ADDRSTRLEN];
     unsigned busy : 1;              /* a request waits for its answer */
     unsigned keep_alive : 1;
@@ -119,7 +120,7 @@ static void conn_close(struct hark_http_conn *c)
         c->next->prev = c->prev;
     }
     hark_free(c->in);
-    hark_free(c->out);
+    hark_buf_free(&c->out);
     hark_free(c);
 }
 
@@ -133,8 +134,8 @@ static void arm_timer(struct hark_http_conn *c, const struct timeval *tv)
 /* Write what is pending; the write event only while the socket is full. */
 static void conn_flush(struct hark_http_conn *c)
 {
-    while (c->out_pos < c->out_len && !c->dead) {
-        ssize_t n = send(c->fd, c->out + c->out_pos, c->out_len - c->out_pos, MSG_NOSIGNAL);
+    while (c->out_pos < c->out.len && !c->dead) {
+        ssize_t n = send(c->fd, c->out.s + c->out_pos, c->out.len - c->out_pos, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_pos += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -152,37 +153,11 @@ static void conn_flush(struct hark_http_conn *c)
             conn_release_socket(c);
         }
     }
-    c->out_pos = c->out_len = 0;
+    c->out_pos = c->out.len = 0;
     if (c->writing && !c->dead) {
         event_del(c->wev);
         c->writing = 0;
     }
-}
-
-static int out_reserve(struct hark_http_conn *c, size_t more)
-{
-    size_t need = c->out_len + more;
-
-    if (need > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 512;
-        char *p;
-        while (cap < need) {
-            cap *= 2;
-        }
-        p = hark_realloc(c->out, cap);
-        if (p == NULL) {
-            return -1;
-        }
-        c->out = p;
-        c->out_cap = cap;
-    }
-    return 0;
-}
-
-static void out_add(struct hark_http_conn *c, const char *s, size_t n)
-{
-    memcpy(c->out + c->out_len, s, n);
-    c->out_len += n;
 }
 
 /*
@@ -200,7 +175,7 @@ static void conn_settle(struct hark_http_conn *c)
         }
         return;
     }
-    if (c->busy || c->out_pos < c->out_len || c->lingering) {
+    if (c->busy || c->out_pos < c->out.len || c->lingering) {
         return;
     }
     if (c->close_after || (c->eof && c->in_len == 0)) {
@@ -304,20 +279,21 @@ void hark_http_respond(struct hark_http_conn *c, int status, const char *content
                  content_type ? "\r\n" : "", len,
                  status == 503 ? "Retry-After: 5\r\n" : "",
                  c->close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
-    if (n < 0 || (size_t)n >= sizeof(head) ||
-        out_reserve(c, (size_t)n + strlen(extra_headers) + 2 + len) < 0) {
+    if (n > 0 && (size_t)n < sizeof(head)) {
+        hark_buf_add(&c->out, head, (size_t)n);
+        hark_buf_str(&c->out, extra_headers);
+        hark_buf_add(&c->out, "\r\n", 2);
+        if (!c->head_only && len > 0) {
+            hark_buf_add(&c->out, body, len);
+        }
+    }
+    if (n <= 0 || (size_t)n >= sizeof(head) || c->out.failed) {
         log_error("http", "peer=%s msg=\"cannot build the answer\" status=%d", c->peer, status);
         conn_release_socket(c);
     } else {
-        out_add(c, head, (size_t)n);
-        out_add(c, extra_headers, strlen(extra_headers));
-        out_add(c, "\r\n", 2);
-        if (!c->head_only && len > 0) {
-            out_add(c, body, len);
-        }
         conn_flush(c);
         /* An answered request starts the wait for the next one. */
-        if (!c->dead && c->out_pos == c->out_len && !c->close_after) {
+        if (!c->dead && c->out_pos == c->out.len && !c->close_after) {
             arm_timer(c, c->srv->timeout);
         }
     }
@@ -369,10 +345,8 @@ static int frame_request(struct hark_http_conn *c)
         if (c->head.expect_continue && c->head.minor == 1 && c->in_len == end &&
             (c->head.chunked || c->head.content_length > 0)) {
             static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (out_reserve(c, sizeof(go_on) - 1) == 0) {
-                out_add(c, go_on, sizeof(go_on) - 1);
-                conn_flush(c);
-            }
+            hark_buf_add(&c->out, go_on, sizeof(go_on) - 1);
+            conn_flush(c);
         }
     }
     if (c->head.chunked) {
@@ -431,7 +405,7 @@ static void conn_process(struct hark_http_conn *c)
 {
     c->in_process = 1;
     while (!c->busy && !c->dead && !c->close_after && !c->lingering &&
-           c->out_pos == c->out_len) {
+           c->out_pos == c->out.len) {
         int rc = frame_request(c);
         if (rc == 0) {
             break;
@@ -538,7 +512,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         c->eof = 1;
         event_del(c->rev);
         c->read_paused = 0;
-        if (c->busy || c->out_pos < c->out_len) {
+        if (c->busy || c->out_pos < c->out.len) {
             c->close_after = 1;
             return;
         }
@@ -557,7 +531,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn_flush(c);
-    if (c->out_pos == c->out_len && !c->dead && !c->busy && !c->close_after) {
+    if (c->out_pos == c->out.len && !c->dead && !c->busy && !c->close_after) {
         arm_timer(c, c->srv->timeout);
     }
     conn_process(c);
@@ -754,7 +728,7 @@ void hark_http_server_stop(struct hark_http_server *srv)
     }
     for (c = srv->conns; c; c = next) {
         next = c->next;
-        if (!c->busy && c->in_len == 0 && c->out_pos == c->out_len) {
+        if (!c->busy && c->in_len == 0 && c->out_pos == c->out.len) {
             conn_close(c);
         }
     }

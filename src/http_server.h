@@ -64,7 +64,7 @@ const char *hark_http_request_header(const struct hark_http_request *req, const 
 /*
  * Answer the request of conn: exactly once per request, during the
  * handler call or after it. extra_headers: "Name: value\r\n" lines or
- * NULL. A 503 gets Retry-After. The body is copied.
+ * NULL. A 503 gets Retry-After. The body is copied (NULL when len is 0).
  */
 void hark_http_respond(struct hark_http_conn *conn, int status, const char *content_type,
                        const char *extra_headers, const char *body, size_t len);

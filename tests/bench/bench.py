@@ -97,9 +97,12 @@ def write_requests(path, n, url_path):
             f.write(sig + "\t" + urllib.parse.urlencode(p) + "\n")
 
 
+# Shared by bench_meta.py. Arguments after "--": the file of pre-signed requests
+# (signature TAB body per line), the number of threads, the Content-Type and the
+# name of the signature header.
 WRK_SCRIPT = r"""
 -- Each wrk thread sends its own share of the pre-signed requests, once each;
--- then it only asks /healthz (which stores nothing) until bench.py, having
+-- then it only asks /healthz (which stores nothing) until the benchmark, having
 -- seen every message in Redis, stops wrk with SIGINT.
 local threads = {}
 local counter = 0
@@ -109,15 +112,14 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function init(args)
-  local file, nthreads = args[1], tonumber(args[2])
+  local file, nthreads, ctype, sig_header = args[1], tonumber(args[2]), args[3], args[4]
   reqs = {}
   local i = 0
   for line in io.lines(file) do
     if i % nthreads == tid then
       local sig, body = line:match("([^\t]+)\t(.*)")
       reqs[#reqs + 1] = wrk.format("POST", wrk.path, {
-        ["Content-Type"] = "application/x-www-form-urlencoded",
-        ["X-Twilio-Signature"] = sig }, body)
+        ["Content-Type"] = ctype, [sig_header] = sig }, body)
     end
     i = i + 1
   end
@@ -236,7 +238,8 @@ def run_harkd(tmp, rport, n, workers, batch, pipeline, lower=True):
     try:
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{hport}/readyz"), what="harkd")
         wrk = subprocess.Popen(["wrk", "-t2", "-c64", "-d600s", "--timeout", "10s", "-s", script,
-                                f"http://127.0.0.1:{hport}/hooks/sms", "--", reqs, "2"],
+                                f"http://127.0.0.1:{hport}/hooks/sms", "--", reqs, "2",
+                                "application/x-www-form-urlencoded", "X-Twilio-Signature"],
                                stdout=subprocess.PIPE, text=True, preexec_fn=lowered(lower))
         # Wait until every message is stored (or the count stops growing), then
         # let the last answers arrive before stopping wrk.
@@ -272,7 +275,7 @@ def interleaved(tmp, rport, r, n, workers, rounds, lower=True, calls=None, rpid=
     """The ceiling and harkd measured in turn (C H C H ... C), each harkd run against the
     mean of the ceilings around it, so that drift in the machine's speed (shared hosts
     change speed by tens of percent within a minute) does not land on one side only.
-    Returns (runs, ceilings); each run has its own ratio and events count, and with rpid
+    Returns the runs; each has its own ratio and events count, and with rpid
     Redis's CPU per message at the ceiling (ceiling_cpu_us) and through harkd (redis_cpu_us)."""
     ceilings, runs, ceiling_cpu = [], [], []
     for i in range(rounds + 1):
@@ -297,7 +300,7 @@ def interleaved(tmp, rport, r, n, workers, rounds, lower=True, calls=None, rpid=
         res["ratio"] = res["rate"] / res["ceiling"] if res["ceiling"] else None
         if ceiling_cpu:
             res["ceiling_cpu_us"] = sum(ceiling_cpu[i:i + 2]) / 2
-    return runs, ceilings
+    return runs
 
 
 def median_run(runs):
@@ -333,7 +336,7 @@ def main():
                 runs[0].update(events=r.xlen("hark:{0}:events"), ceiling=None, ratio=None,
                                rate=runs[0]["ok2xx"] / runs[0]["seconds"])
             else:
-                runs, _ = interleaved(tmp, rport, r, args.messages, workers, args.rounds, lower)
+                runs = interleaved(tmp, rport, r, args.messages, workers, args.rounds, lower)
         finally:
             rproc.terminate()
             rproc.wait(10)

@@ -38,28 +38,15 @@ import bench_meta  # noqa: E402
 STAGES = ("twilio", "meta", "imap", "outbound", "corpus")
 
 
-def fix_wrk_script():
-    """wrk calls request() once on thread 0 before the run (script_verify_request), which
-    takes thread 0's first pre-signed request: that message is never sent. Give that call
-    /healthz instead (as bench_meta.py does). No-op once bench.py carries the fix."""
-    s = bench.WRK_SCRIPT
-    old_idx, old_req = "  idx = 0\n", "  if idx > #reqs then return idle end\n"
-    if old_idx in s and old_req in s:
-        s = s.replace(old_idx, "  idx = (tid == 0) and -1 or 0\n")
-        s = s.replace(old_req, "  if idx < 1 or idx > #reqs then return idle end\n")
-        bench.WRK_SCRIPT = s
-
-
 def stage_twilio(tmp, scale, n, rounds):
     """bench.py's measurement: harkd runs of n messages, each between two ceiling runs, with
     harkd, wrk and redis-benchmark at a lower priority than Redis (bench.CLIENT_NICE); then
     one pair at equal priority, printed for comparison."""
-    fix_wrk_script()
     workers = os.cpu_count() or 1
     rproc, rport, r = bench.start_redis(tmp)
     try:
-        runs, _ = bench.interleaved(tmp, rport, r, n, workers, rounds, rpid=rproc.pid)
-        equal, _ = bench.interleaved(tmp, rport, r, n, workers, 1, lower=False)
+        runs = bench.interleaved(tmp, rport, r, n, workers, rounds, rpid=rproc.pid)
+        equal = bench.interleaved(tmp, rport, r, n, workers, 1, lower=False)
     finally:
         rproc.terminate()
         rproc.wait(10)

@@ -36,7 +36,6 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-import redis  # noqa: E402
 from bench import _http_ok, peak_rss_kb, start_redis  # noqa: E402
 from conftest import free_port, wait_for  # noqa: E402
 from dovecot import Dovecot  # noqa: E402

@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import redis  # noqa: E402
-from bench import _http_ok, peak_rss_kb, start_redis  # noqa: E402
+from bench import WRK_SCRIPT, _http_ok, peak_rss_kb, start_redis  # noqa: E402
 from conftest import free_port, wait_for  # noqa: E402
 
 SECRET = "bench-meta-app-secret-0123456789"
@@ -43,56 +43,6 @@ DISPLAY = "15550783881"
 WABA_ID = "102290129340398"
 # The per-message target of the Twilio benchmark, used as the yardstick for batches too.
 TARGET_MSGS = 30000
-
-WRK_SCRIPT = r"""
--- Each wrk thread sends its share of the pre-signed requests once, then only asks
--- /healthz (which stores nothing) until bench_meta.py stops wrk with SIGINT.
-local threads = {}
-local counter = 0
-function setup(thread)
-  thread:set("tid", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
-function init(args)
-  local file, nthreads = args[1], tonumber(args[2])
-  reqs = {}
-  local i = 0
-  for line in io.lines(file) do
-    if i % nthreads == tid then
-      local sig, body = line:match("([^\t]+)\t(.*)")
-      reqs[#reqs + 1] = wrk.format("POST", wrk.path, {
-        ["Content-Type"] = "application/json",
-        ["X-Hub-Signature-256"] = sig }, body)
-    end
-    i = i + 1
-  end
-  idle = wrk.format("GET", "/healthz")
-  -- wrk calls request() once on thread 0 before the run to check the request
-  -- (script_verify_request); let that call take /healthz, not a message.
-  idx = (tid == 0) and -1 or 0
-  ok2xx = 0
-  bad = 0
-end
-function request()
-  idx = idx + 1
-  if idx < 1 or idx > #reqs then return idle end
-  return reqs[idx]
-end
-function response(status, headers, body)
-  if body == "ok\n" then return end
-  if status >= 200 and status < 300 then ok2xx = ok2xx + 1 else bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local total, failed = 0, 0
-  for _, t in ipairs(threads) do
-    total = total + t:get("ok2xx")
-    failed = failed + t:get("bad")
-  end
-  io.write(string.format("BENCH ok2xx=%d requests=%d duration_us=%d p50_us=%d p99_us=%d errors=%d\n",
-    total, total + failed, summary.duration, latency:percentile(50), latency:percentile(99), failed))
-end
-"""
 
 TEXTS = ["Hi, my order has not arrived yet, can you check?",
          "Does it come in another color?",
@@ -162,7 +112,8 @@ def drive(tmp, rport, n, entries, per_entry, workers):
     try:
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{hport}/readyz"), what="harkd")
         wrk = subprocess.Popen(["wrk", "-t2", "-c64", "-d600s", "--timeout", "10s", "-s", script,
-                                f"http://127.0.0.1:{hport}{PATH}", "--", reqs, "2"],
+                                f"http://127.0.0.1:{hport}{PATH}", "--", reqs, "2",
+                                "application/json", "X-Hub-Signature-256"],
                                stdout=subprocess.PIPE, text=True)
         last, still = -1, 0
         while still < 40:
